@@ -1,0 +1,177 @@
+"""Every shape a Config message reaches us in, reduced to `InboundMessage`s.
+
+Shapes (DESIGN.md, "The data's path"):
+  * SNS → Lambda event: ``Records[].Sns`` with ``Message`` as a JSON string
+  * SQS → Lambda event: ``Records[].body`` holding the SNS JSON (non-raw) or the bare message (raw)
+  * EventBridge "Config Rules Compliance Change" event: ``detail`` is the message, as an object
+  * an EventBridge event forwarded through SNS: ``Message`` holds the whole event, ``detail`` inside
+  * an SNS HTTP(S) delivery body: ``{"Type": "Notification", "Message": "...", ...}``
+  * a bare Config message (``messageType`` at top level)
+  * a JSON array of any of the above (CLI inputs)
+
+Nothing here validates the Config message itself: that is `notification.py`'s job. What this module
+guarantees is that every record of the input yields exactly one `InboundMessage`, in input order,
+and that an unreadable one carries an error naming where it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+Source = Literal["sns", "sqs", "eventbridge", "sns-http", "config"]
+
+# SNS refuses messages above 256 KiB; a larger "Config message" did not come from Config.
+MAX_MESSAGE_BYTES = 262_144
+
+_SNS_HTTP_SKIPPED_TYPES = ("SubscriptionConfirmation", "UnsubscribeConfirmation")
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    source: Source
+    location: str  # JSON path of the Config message inside the input, e.g. "$.Records[0].Sns.Message"
+    body: dict[str, Any] | None = None  # the Config message; None when unreadable or skipped
+    message_id: str | None = None  # SNS MessageId / EventBridge id: stable across redeliveries
+    record_id: str | None = None  # SQS messageId, the key of batchItemFailures
+    error: str | None = None  # why the record could not be read (it is then `invalid`)
+    skip_reason: str | None = None  # why the record is not a Config message (it is then `skipped`)
+
+
+def decode_text(text: str | bytes, location: str = "$") -> list[InboundMessage]:
+    """Decode one input document (a file's or a request's contents)."""
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return [InboundMessage("config", location, error=f"{location} is not valid JSON: {exc}")]
+    return decode(document, location)
+
+
+def decode(document: Any, location: str = "$") -> list[InboundMessage]:
+    """Decode an already-parsed input document: a Lambda event, an envelope, a message, or a list."""
+    if isinstance(document, list):
+        out: list[InboundMessage] = []
+        for index, item in enumerate(document):
+            out.extend(decode(item, f"{location}[{index}]"))
+        return out
+    if not isinstance(document, dict):
+        return [InboundMessage("config", location, error=f"{location} must be a JSON object, not {_kind(document)}")]
+    records = document.get("Records")
+    if isinstance(records, list):
+        return [_lambda_record(record, f"{location}.Records[{i}]") for i, record in enumerate(records)]
+    if "detail-type" in document:
+        return [_eventbridge(document, "eventbridge", location, None)]
+    if "Type" in document and "TopicArn" in document:
+        return [_sns_http(document, location)]
+    return [_config_message(document, "config", location)]
+
+
+def _lambda_record(record: Any, location: str) -> InboundMessage:
+    if not isinstance(record, dict):
+        return InboundMessage("config", location, error=f"{location} must be a JSON object, not {_kind(record)}")
+    sns = record.get("Sns")
+    if isinstance(sns, dict):
+        return _sns_notification(sns, "sns", f"{location}.Sns", None)
+    if "body" in record and (record.get("eventSource") == "aws:sqs" or "receiptHandle" in record):
+        return _sqs_record(record, location)
+    return InboundMessage(
+        "config", location, error=f"{location} is neither an SNS record (Sns) nor an SQS record (body, eventSource)"
+    )
+
+
+def _sqs_record(record: dict[str, Any], location: str) -> InboundMessage:
+    record_id = record.get("messageId") if isinstance(record.get("messageId"), str) else None
+    body_location = f"{location}.body"
+    body = record["body"]
+    if not isinstance(body, str):
+        return InboundMessage("sqs", body_location, record_id=record_id, error=f"{body_location} must be a string")
+    parsed = _parse_json_string(body, body_location)
+    if isinstance(parsed, str):
+        return InboundMessage("sqs", body_location, record_id=record_id, error=parsed)
+    if isinstance(parsed, dict) and parsed.get("Type") == "Notification" and "TopicArn" in parsed:
+        return _sns_notification(parsed, "sqs", body_location, record_id)  # non-raw: SNS JSON in the body
+    if isinstance(parsed, dict) and "detail-type" in parsed:  # EventBridge → SQS target
+        return _eventbridge(parsed, "sqs", body_location, record_id)
+    return _config_message(parsed, "sqs", body_location, record_id=record_id)  # raw delivery
+
+
+def _sns_http(document: dict[str, Any], location: str) -> InboundMessage:
+    kind = document.get("Type")
+    if kind in _SNS_HTTP_SKIPPED_TYPES:
+        return InboundMessage(
+            "sns-http", location, message_id=_str(document.get("MessageId")), skip_reason=f"SNS {kind} message"
+        )
+    return _sns_notification(document, "sns-http", location, None)
+
+
+def _sns_notification(sns: dict[str, Any], source: Source, location: str, record_id: str | None) -> InboundMessage:
+    message_id = _str(sns.get("MessageId"))
+    message_location = f"{location}.Message"
+    message = sns.get("Message")
+    if isinstance(message, dict):  # as the AWS docs print it; real deliveries carry a string
+        parsed: Any = message
+    elif isinstance(message, str):
+        parsed = _parse_json_string(message, message_location)
+        if isinstance(parsed, str):
+            return InboundMessage(source, message_location, message_id=message_id, record_id=record_id, error=parsed)
+    else:
+        reason = "is missing" if message is None else f"must be a string, not {_kind(message)}"
+        return InboundMessage(
+            source, message_location, message_id=message_id, record_id=record_id, error=f"{message_location} {reason}"
+        )
+    if isinstance(parsed, dict) and "detail-type" in parsed:  # EventBridge → SNS: the whole event
+        return _eventbridge(parsed, source, message_location, record_id, message_id)
+    return _config_message(parsed, source, message_location, message_id=message_id, record_id=record_id)
+
+
+def _eventbridge(
+    event: dict[str, Any], source: Source, location: str, record_id: str | None, message_id: str | None = None
+) -> InboundMessage:
+    message_id = message_id or _str(event.get("id"))
+    if event.get("source") != "aws.config":
+        return InboundMessage(
+            source,
+            location,
+            message_id=message_id,
+            record_id=record_id,
+            skip_reason=f"EventBridge event from {event.get('source')!r}, not aws.config",
+        )
+    return _config_message(
+        event.get("detail"), source, f"{location}.detail", message_id=message_id, record_id=record_id
+    )
+
+
+def _config_message(
+    message: Any, source: Source, location: str, *, message_id: str | None = None, record_id: str | None = None
+) -> InboundMessage:
+    if not isinstance(message, dict):
+        return InboundMessage(
+            source,
+            location,
+            message_id=message_id,
+            record_id=record_id,
+            error=f"{location} must be a JSON object, not {_kind(message)}",
+        )
+    return InboundMessage(source, location, body=message, message_id=message_id, record_id=record_id)
+
+
+def _parse_json_string(text: str, location: str) -> Any:
+    """The parsed value, or an error sentence (a str) when the text is too large or not JSON."""
+    if len(text) > MAX_MESSAGE_BYTES // 4 and len(text.encode()) > MAX_MESSAGE_BYTES:
+        return f"{location} is {len(text.encode())} bytes, over the SNS maximum of {MAX_MESSAGE_BYTES}"
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return f"{location} is not valid JSON: {exc}"
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
