@@ -1,0 +1,188 @@
+"""The checks a JSON Schema cannot express, run on the whole document even when the schema failed.
+
+Every check here tolerates a malformed document (a route that is not a mapping, a list where a
+string belongs): the schema has already reported those, and skipping them keeps one mistake from
+hiding the others. Each finding is (document path, sentence); errors and warnings are kept apart.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .located_yaml import DocPath, LocatedDocument
+from .matchers import STRING_FIELDS, compile_pair_mask, glob_problem, has_glob
+
+AVAILABLE_TYPES = ("email", "file")
+NOT_YET_TYPES = frozenset({"jira", "servicenow", "webhook", "slack", "lambda"})
+NOT_YET_ROUTE_KEYS = ("group_by", "group_window", "baseline")
+DEFAULT_TEMPLATE_SET = "default"
+_SET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # as in the schema and in render.py
+
+Finding = tuple[DocPath, str]
+
+
+@dataclass(slots=True)
+class Findings:
+    errors: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+
+
+def semantic_findings(document: LocatedDocument, base_dir: Path) -> Findings:
+    findings = Findings()
+    data = document.data if isinstance(document.data, dict) else {}
+    for duplicate in document.duplicate_keys:
+        findings.errors.append((duplicate.path, (
+            f"the key {duplicate.path[-1]!r} appears twice in this mapping (first on line {duplicate.first_line}); "
+            "YAML would silently keep only the last one"
+        )))
+    destinations = data.get("destinations")
+    destinations = destinations if isinstance(destinations, dict) else {}
+    _check_destination_types(destinations, findings)
+    if data.get("silences") is not None:
+        findings.errors.append((("silences",), "silences are not available in this version yet"))
+    used = _RouteWalk(destinations, findings, document).run(data.get("routes"))
+    for name in destinations:
+        if name not in used:
+            findings.warnings.append((("destinations", name), f"destination {name!r} is defined but no route uses it"))
+    templates_dir = templates_dir_of(data.get("templates_dir"), base_dir)
+    if templates_dir is not None and not templates_dir.is_dir():
+        findings.errors.append((("templates_dir",), (
+            f"{str(templates_dir)!r} is not a folder (templates_dir is relative to the config file's folder)"
+        )))
+    else:
+        _check_templates(destinations, templates_dir, findings)
+    return findings
+
+
+def templates_dir_of(value: Any, base_dir: Path) -> Path | None:
+    """`templates_dir` is relative to the config file's folder (an absolute path stays as it is)."""
+    return base_dir / value if isinstance(value, str) and value else None
+
+
+def _check_destination_types(destinations: Mapping[str, Any], findings: Findings) -> None:
+    for name, spec in destinations.items():
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        if kind in NOT_YET_TYPES:
+            findings.errors.append((("destinations", name, "type"), (
+                f"destination type {kind!r} is not available in this version yet "
+                f"(available: {', '.join(AVAILABLE_TYPES)})"
+            )))
+
+
+class _RouteWalk:
+    """Walks the route tree once: references, names, effective destinations, globs, impossible matches."""
+
+    def __init__(self, destinations: Mapping[str, Any], findings: Findings, document: LocatedDocument):
+        self.defined = destinations
+        self.findings = findings
+        self.document = document
+        self.used: set[str] = set()
+        self.first_use_of_name: dict[str, DocPath] = {}
+
+    def run(self, routes: Any) -> set[str]:
+        self._siblings(routes, ("routes",), inherited=False)
+        return self.used
+
+    def _siblings(self, routes: Any, path: DocPath, inherited: bool) -> None:
+        if isinstance(routes, list):
+            for position, route in enumerate(routes):
+                if isinstance(route, dict):
+                    self._route(route, (*path, position), inherited)
+
+    def _route(self, route: dict[str, Any], path: DocPath, inherited: bool) -> None:
+        error = self.findings.errors.append
+        self._name(route.get("name"), path)
+        own = route.get("destinations")
+        if isinstance(own, list):
+            for position, name in enumerate(own):
+                if isinstance(name, str):
+                    self._reference(name, (*path, "destinations", position))
+        has_own = isinstance(own, list) and bool(own)
+        children = route.get("routes")
+        if not has_own and not inherited and not children:
+            error((path, (
+                "has no destinations, inherits none from a parent route and has no child routes: "
+                "name its destinations"
+            )))
+        for key in NOT_YET_ROUTE_KEYS:
+            if key in route:
+                error(((*path, key), f"`{key}` is not available in this version yet"))
+        match = route.get("match")
+        if isinstance(match, dict):
+            self._match(match, (*path, "match"))
+        self._siblings(children, (*path, "routes"), inherited or has_own)
+
+    def _name(self, name: Any, path: DocPath) -> None:
+        if not isinstance(name, str):
+            return
+        first = self.first_use_of_name.get(name)
+        if first is None:
+            self.first_use_of_name[name] = path
+            return
+        self.findings.errors.append(((*path, "name"), (
+            f"the route name {name!r} is already used by {format_path(first)} (line {self.document.line_of(first)}); "
+            "route names must be unique across the whole tree"
+        )))
+
+    def _reference(self, name: str, path: DocPath) -> None:
+        self.used.add(name)
+        if name in self.defined:
+            return
+        close = difflib.get_close_matches(name, list(self.defined), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        message = f"names the destination {name!r}, which is not defined under destinations{hint}"
+        self.findings.errors.append((path, message))
+
+    def _match(self, match: dict[str, Any], path: DocPath) -> None:
+        for key in STRING_FIELDS:
+            values = match.get(key)
+            items = [values] if isinstance(values, str) else values if isinstance(values, list) else []
+            for position, item in enumerate(items):
+                if isinstance(item, str) and has_glob(item):
+                    problem = glob_problem(item)
+                    if problem:
+                        where = (*path, key) if isinstance(values, str) else (*path, key, position)
+                        self.findings.errors.append((where, problem))
+        try:
+            mask = compile_pair_mask(match)
+        except (ValueError, TypeError):
+            return  # a bad state or kind name: the schema has said so
+        if mask == 0:
+            self.findings.errors.append((path, (
+                "can never match: no transition has these from/to states and transition kinds "
+                "(without `transition`, a route gets every kind but `unchanged`)"
+            )))
+
+
+def _check_templates(destinations: Mapping[str, Any], templates_dir: Path | None, findings: Findings) -> None:
+    """Compile each template set once, reporting its problems at the first destination that names it."""
+    from ..render import Renderer  # Jinja2 is only needed when a config is checked or loaded
+
+    first_user: dict[str, DocPath] = {}
+    for name, spec in destinations.items():
+        if not isinstance(spec, dict):
+            continue
+        if spec.get("type") not in AVAILABLE_TYPES:
+            continue  # the channels not built yet will bring their own templates
+        template_set = spec.get("template", DEFAULT_TEMPLATE_SET)
+        # A malformed name is the schema's to report; checking it here would report it twice.
+        if isinstance(template_set, str) and _SET_NAME.fullmatch(template_set) and template_set not in first_user:
+            has_key = "template" in spec
+            first_user[template_set] = ("destinations", name, "template") if has_key else ("destinations", name)
+    renderer = Renderer(templates_dir)
+    for template_set, path in first_user.items():
+        for problem in renderer.check(template_set):
+            findings.errors.append((path, problem))
+
+
+def format_path(path: DocPath) -> str:
+    """('routes', 2, 'match', 'rule') -> 'routes[2].match.rule'."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
