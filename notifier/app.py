@@ -1,0 +1,63 @@
+"""Build the process-wide pieces once: config (from a file, S3 or SSM), destinations, state."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import NotifierError
+from .pipeline import Pipeline
+from .routing.config import RoutingConfig, load_config, parse_config
+from .state import default_state_url, open_state
+from .state.base import StateStore
+
+
+def load_config_reference(reference: str, *, client_factory: Any = None) -> RoutingConfig:
+    """NOTIFIER_CONFIG: a path, `s3://bucket/key`, or `ssm:/parameter-name`."""
+    if reference.startswith("s3://"):
+        bucket, _, key = reference.removeprefix("s3://").partition("/")
+        client = (client_factory or _boto3_client)("s3", None)
+        text = client.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+        return parse_config(text, reference, Path.cwd())
+    if reference.startswith("ssm:"):
+        client = (client_factory or _boto3_client)("ssm", None)
+        name = reference.removeprefix("ssm:")
+        text = client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        return parse_config(text, reference, Path.cwd())
+    return load_config(Path(reference))
+
+
+def build_pipeline(
+    config: RoutingConfig,
+    *,
+    state: StateStore | None,
+    client_factory: Any = None,
+) -> Pipeline:
+    """A pipeline that really delivers: destinations are connected lazily, on first use."""
+    from .destinations.registry import BuildContext, build_destination, default_client_factory
+    from .render import Renderer
+    from .secrets import SecretResolver
+
+    context = BuildContext(
+        renderer=Renderer(config.templates_dir),
+        secrets=SecretResolver(),
+        client_factory=client_factory or default_client_factory,
+    )
+    return Pipeline(
+        config.tree, config.destinations, state=state, connect=functools.partial(build_destination, context=context)
+    )
+
+
+def pipeline_from_environment() -> Pipeline:
+    reference = os.environ.get("NOTIFIER_CONFIG")
+    if not reference:
+        raise NotifierError("NOTIFIER_CONFIG is not set: point it at the routing config (path, s3:// or ssm:)")
+    return build_pipeline(load_config_reference(reference), state=open_state(default_state_url()))
+
+
+def _boto3_client(service: str, region: str | None) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=region)

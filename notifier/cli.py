@@ -1,0 +1,215 @@
+"""`compliance-notifier`: validate, explain, check-config, run, demo (DESIGN.md, "CLI").
+
+A thin shell: it reads inputs, builds a Pipeline, and prints outcomes. An INPUT is a file path or
+`-` (stdin) holding any envelope shape, or a JSON array of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from .envelopes import InboundMessage, decode_text
+from .errors import ConfigError, NotifierError
+from .pipeline import Outcome, Pipeline
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.command(args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except NotifierError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="compliance-notifier", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, function: Any, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(command=function)
+        return sub
+
+    validate = command("validate", _validate, "check that inputs hold valid Config messages; exit 1 if any is invalid")
+    validate.add_argument("inputs", nargs="+", metavar="INPUT")
+
+    explain = command("explain", _explain, "show what would happen to each message, without side effects")
+    explain.add_argument("inputs", nargs="+", metavar="INPUT")
+    explain.add_argument("--config", type=Path, help="routing config (YAML or JSON)")
+    explain.add_argument("--state", help="state store URL to read (never written), e.g. sqlite:///path")
+    explain.add_argument("--format", choices=("text", "json"), default="text")
+
+    check = command("check-config", _check_config, "validate a routing config; report every problem at once")
+    check.add_argument("config", type=Path)
+
+    run = command("run", _run, "process inputs for real: deliver and record state")
+    run.add_argument("inputs", nargs="+", metavar="INPUT")
+    run.add_argument("--config", type=Path, required=True)
+    run.add_argument("--state", help="state store URL (default: NOTIFIER_STATE or a local SQLite file)")
+    run.add_argument("--format", choices=("text", "json"), default="text")
+
+    demo = command("demo", _demo, "run the blog's IAM scenario offline on an embedded AWS (no account needed)")
+    demo.add_argument("--out", type=Path, default=Path("demo-output"), help="where to write artefacts")
+    return parser
+
+
+def _read_inputs(inputs: Sequence[str]) -> list[tuple[str, InboundMessage]]:
+    messages: list[tuple[str, InboundMessage]] = []
+    for name in inputs:
+        try:
+            text = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        except OSError as exc:
+            error = f"cannot read {name}: {exc.strerror or exc}"
+            messages.append((name, InboundMessage("config", "$", error=error)))
+            continue
+        messages.extend((name, message) for message in decode_text(text))
+    return messages
+
+
+def _validate(args: argparse.Namespace) -> int:
+    pipeline = Pipeline(None, {})
+    invalid = 0
+    for name, message in _read_inputs(args.inputs):
+        outcome = pipeline.process(message, send=False)
+        invalid += outcome.status == "invalid"
+        detail = outcome.error if outcome.status == "invalid" else _identity_line(outcome)
+        print(
+            f"{outcome.status.upper() if outcome.status == 'invalid' else 'ok':8} {name} {message.location}: {detail}"
+        )
+    return 1 if invalid else 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from .state import open_state
+
+    config = _load(args.config) if args.config else None
+    state = open_state(args.state, read_only=True) if args.state else None
+    pipeline = Pipeline(config.tree if config else None, config.destinations if config else {}, state=state)
+    results = [(name, pipeline.process(message, send=False)) for name, message in _read_inputs(args.inputs)]
+    if args.format == "json":
+        _print_json(results)
+    else:
+        renderer = None
+        if config is not None:
+            from .render import Renderer
+
+            renderer = Renderer(config.templates_dir)
+        for name, outcome in results:
+            _print_text(name, outcome, sys.stdout)
+            if renderer is not None and config is not None:
+                _print_emails(outcome, config, renderer)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .app import build_pipeline
+    from .state import default_state_url, open_state
+    from .telemetry import log_outcomes
+
+    config = _load(args.config)
+    state = open_state(args.state or default_state_url())
+    try:
+        pipeline = build_pipeline(config, state=state)
+        results = [(name, pipeline.process(message)) for name, message in _read_inputs(args.inputs)]
+    finally:
+        state.close()
+    log_outcomes(outcome for _, outcome in results)
+    if args.format == "json":
+        _print_json(results)
+    else:
+        for name, outcome in results:
+            _print_text(name, outcome, sys.stdout)
+    bad = any(o.status == "invalid" or o.failed_deliveries for _, o in results)
+    return 1 if bad else 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from .routing.config import check_config
+
+    path: Path = args.config
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    check = check_config(text, str(path), path.parent)
+    for problem in check.problems:
+        print(f"error: {problem}")
+    for warning in check.warnings:
+        print(f"warning: {warning}")
+    if check.problems:
+        print(f"{len(check.problems)} problem(s) in {path}", file=sys.stderr)
+        return 1
+    print(f"{path}: OK")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.out)
+
+
+def _load(path: Path) -> Any:
+    from .routing.config import load_config
+
+    return load_config(path)
+
+
+def _print_json(results: list[tuple[str, Outcome]]) -> None:
+    records = [{"input": name, **outcome.to_json()} for name, outcome in results]
+    json.dump({"records": records}, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _identity_line(outcome: Outcome) -> str:
+    n = outcome.notification
+    if n is None:
+        return f"{outcome.message_type or 'not a Config message'} ({outcome.status})"
+    kind = outcome.transition.kind.value if outcome.transition else "?"
+    return f"{n.rule} {n.resource_type} {n.resource_id} in {n.account}/{n.region}: {kind}"
+
+
+def _print_text(name: str, outcome: Outcome, out: TextIO) -> None:
+    out.write(f"{name} {outcome.message.location} [{outcome.message.source}] {outcome.status.upper()}\n")
+    if outcome.status == "invalid":
+        out.write(f"  error: {outcome.error}\n")
+        return
+    out.write(f"  {_identity_line(outcome)}\n")
+    if outcome.transition is not None:
+        out.write(f"  {outcome.transition.old} -> {outcome.transition.new}: {outcome.transition.in_words}\n")
+    if outcome.routes:
+        out.write(f"  routes: {', '.join(outcome.routes)}\n")
+    for delivery in outcome.deliveries:
+        error = f" ({delivery.error})" if delivery.error else ""
+        out.write(f"  -> {delivery.destination} [{delivery.type}]: {delivery.action}{error}\n")
+
+
+def _print_emails(outcome: Outcome, config: Any, renderer: Any) -> None:
+    """Show what each email destination would say (explain's preview)."""
+    from .destinations.base import Outgoing
+
+    if outcome.notification is None or outcome.transition is None:
+        return
+    outgoing = Outgoing(outcome.notification, outcome.transition, outcome.routes, outcome.message.message_id)
+    for delivery in outcome.deliveries:
+        spec = config.destinations[delivery.destination]
+        if spec.type != "email":
+            continue
+        rendered = renderer.render_email(outgoing, spec.template_set)
+        body = "\n".join(f"     | {line}" for line in rendered.text.splitlines())
+        print(f"     email to {', '.join(spec.options.get('to', []))}\n     Subject: {rendered.subject}\n{body}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The stages wired together: envelope → notification → transition → routes → deliver → record.
+
+`handler.py` and `cli.py` are thin shells over `Pipeline.process`. One `Pipeline` lives per process:
+the route tree, the connected destinations and the state store are built once and reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .delivery import Delivery, deliver, should_send
+from .destinations.base import Destination, DestinationSpec, Outgoing
+from .envelopes import InboundMessage
+from .errors import NotifierError
+from .notification import ComplianceNotification, Invalid, Skipped, parse
+from .routing.tree import RouteHit, RouteTree
+from .state.base import StateStore
+from .transition import Transition, transition
+
+Status = Literal["routed", "unrouted", "skipped", "invalid", "duplicate", "stale", "suppressed"]
+Connector = Callable[[DestinationSpec], Destination]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one inbound message; `to_json` is the `explain --format json` record."""
+
+    message: InboundMessage
+    status: Status
+    message_type: str | None = None
+    notification: ComplianceNotification | None = None
+    transition: Transition | None = None
+    routes: tuple[str, ...] = ()
+    deliveries: tuple[Delivery, ...] = ()
+    error: str | None = None
+
+    @property
+    def failed_deliveries(self) -> tuple[Delivery, ...]:
+        return tuple(d for d in self.deliveries if d.action == "failed")
+
+    def to_json(self) -> dict[str, Any]:
+        n, t = self.notification, self.transition
+        identity = (
+            _identity(self.message.body)
+            if n is None
+            else {
+                "account": n.account,
+                "region": n.region,
+                "rule": n.rule,
+                "resource_type": n.resource_type,
+                "resource_id": n.resource_id,
+            }
+        )
+        record: dict[str, Any] = {
+            "source": self.message.source,
+            "message_type": self.message_type,
+            "status": self.status,
+            **identity,
+            "from": t.old.value if t else None,
+            "to": t.new.value if t else None,
+            "transition": t.kind.value if t else None,
+            "routes": list(self.routes),
+            "deliveries": [d.to_json() for d in self.deliveries],
+            "location": self.message.location,
+            "message_id": self.message.message_id,
+        }
+        if n is not None:
+            record["annotation"] = n.new.annotation
+            record["ordering_timestamp"] = n.new.ordering_timestamp
+        if self.error is not None:
+            record["error"] = self.error
+        return record
+
+
+class Pipeline:
+    def __init__(
+        self,
+        tree: RouteTree | None,
+        specs: Mapping[str, DestinationSpec],
+        *,
+        state: StateStore | None = None,
+        connect: Connector | None = None,
+    ) -> None:
+        self.tree = tree
+        self.specs = specs
+        self.state = state
+        self._connect = connect
+        self._connected: dict[str, Destination] = {}
+
+    def process(self, message: InboundMessage, *, send: bool = True, deadline: float | None = None) -> Outcome:
+        """Classify, route and (when `send`) deliver one message. Never raises for bad input."""
+        parsed = parse(message)
+        if isinstance(parsed, Invalid):
+            return Outcome(message, "invalid", _message_type(message), error=parsed.error)
+        if isinstance(parsed, Skipped):
+            return Outcome(message, "skipped", parsed.message_type)
+        change = transition(parsed.old_compliance, parsed.new.compliance)
+        hits = self.tree.match(parsed, change) if self.tree is not None else ()
+        base = Outcome(message, "unrouted", "ComplianceChangeNotification", parsed, change)
+        if not hits:
+            return base
+        routes, destination_names = _used(hits)
+        outgoing = Outgoing(parsed, change, routes, message.message_id)
+        deliveries = tuple(
+            self._deliver(self.specs[name], outgoing, send=send, deadline=deadline) for name in destination_names
+        )
+        status: Status = "duplicate" if all(d.action == "already_sent" for d in deliveries) else "routed"
+        return Outcome(message, status, base.message_type, parsed, change, routes, deliveries)
+
+    def _deliver(self, spec: DestinationSpec, outgoing: Outgoing, *, send: bool, deadline: float | None) -> Delivery:
+        if not send:
+            action = should_send(spec, outgoing.notification.content_key, self.state) or "would_send"
+            return Delivery(spec.name, spec.type, action)
+        try:
+            destination = self._destination(spec)
+        except NotifierError as exc:  # e.g. a secret that cannot be resolved: this destination fails, not the batch
+            return Delivery(spec.name, spec.type, "failed", str(exc), retryable=True)
+        return deliver(destination, outgoing, self.state, deadline=deadline)
+
+    def _destination(self, spec: DestinationSpec) -> Destination:
+        destination = self._connected.get(spec.name)
+        if destination is None:
+            if self._connect is None:
+                raise NotifierError("this pipeline was built without destinations (explain only)")
+            destination = self._connected[spec.name] = self._connect(spec)
+        return destination
+
+
+def _used(hits: tuple[RouteHit, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Route names and destination names, each once and in order: two routes naming one destination send once."""
+    routes = tuple(dict.fromkeys(hit.route for hit in hits))
+    destinations = tuple(dict.fromkeys(name for hit in hits for name in hit.destinations))
+    return routes, destinations
+
+
+def _message_type(message: InboundMessage) -> str | None:
+    value = message.body.get("messageType") if message.body is not None else None
+    return value if isinstance(value, str) else None
+
+
+_IDENTITY_KEYS = {
+    "account": "awsAccountId",
+    "region": "awsRegion",
+    "rule": "configRuleName",
+    "resource_type": "resourceType",
+    "resource_id": "resourceId",
+}
+
+
+def _identity(body: dict[str, Any] | None) -> dict[str, str | None]:
+    """Best-effort identity of a message that did not validate: whatever string fields it has."""
+    body = body or {}
+    return {key: body[raw] if isinstance(body.get(raw), str) else None for key, raw in _IDENTITY_KEYS.items()}
