@@ -253,18 +253,9 @@ def _step(title: str) -> None:
 def _lambda_output_to(path: Path) -> Iterator[None]:
     """Send the handler's JSON logs (stderr) and EMF metrics (stdout) to a file, so the narration stays readable."""
     import contextlib
-    import logging
 
-    from .telemetry import SERVICE
-
-    handlers = [h for h in logging.getLogger(SERVICE).handlers if isinstance(h, logging.StreamHandler)]
-    with path.open("a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
-        previous = [h.setStream(log) for h in handlers]
-        try:
-            yield
-        finally:
-            for handler, stream in zip(handlers, previous, strict=True):
-                handler.setStream(stream)
+    with path.open("a", encoding="utf-8") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        yield
 
 
 @contextmanager

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .envelopes import InboundMessage
 from .resources import schema_path
@@ -74,8 +75,15 @@ class ComplianceNotification:
     def content_key(self) -> str:
         """Identifies this change whoever delivered it (SNS retries keep MessageId; Config re-sends do not)."""
         return "|".join(
-            (self.account, self.region, self.rule, self.resource_type, self.resource_id,
-             self.new.ordering_timestamp, self.new.compliance.value)
+            (
+                self.account,
+                self.region,
+                self.rule,
+                self.resource_type,
+                self.resource_id,
+                self.new.ordering_timestamp,
+                self.new.compliance.value,
+            )
         )
 
 

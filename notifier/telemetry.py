@@ -13,7 +13,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
@@ -23,9 +23,22 @@ if TYPE_CHECKING:
 SERVICE = "compliance-notifier"
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ComplianceNotifier")
 
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time of the record, not at import time: the demo and
+    the tests redirect it, and a handler holding an old stream would write to a closed file."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        """Ignored: the stream is always the current stderr."""
+
+
 # Logs go to stderr so that CLI output on stdout (explain's JSON) stays machine-readable; on Lambda
 # both streams reach CloudWatch Logs.
-logger = Logger(service=SERVICE, logger_handler=logging.StreamHandler(sys.stderr))
+logger = Logger(service=SERVICE, logger_handler=_CurrentStderrHandler())
 
 
 def log_outcomes(outcomes: Iterable[Outcome]) -> None:
