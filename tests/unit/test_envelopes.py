@@ -11,7 +11,11 @@ ENVELOPES = AWS / "envelopes"
 
 
 def test_sns_lambda_event_message_is_a_json_string() -> None:
-    [message] = decode(load_json(AWS / "derived/DERIVED__sns-lambda__compliance-change__awsdoc-01-envelope-restated-as-Lambda-record.json"))
+    [message] = decode(
+        load_json(
+            AWS / "derived/DERIVED__sns-lambda__compliance-change__awsdoc-01-envelope-restated-as-Lambda-record.json"
+        )
+    )
     assert message.source == "sns"
     assert message.location == "$.Records[0].Sns.Message"
     assert message.body is not None and message.body["messageType"] == "ComplianceChangeNotification"
@@ -28,7 +32,10 @@ def test_both_signing_cert_spellings_and_null_subject_decode() -> None:
 
 
 def test_many_records_in_one_event_keep_their_order() -> None:
-    first, second = compliance_message("ComplianceChangeNotification__01_"), compliance_message("ComplianceChangeNotification__02_")
+    first, second = (
+        compliance_message("ComplianceChangeNotification__01_"),
+        compliance_message("ComplianceChangeNotification__02_"),
+    )
     messages = decode(sns_event(first, "not json", second))
     assert [m.location for m in messages] == [f"$.Records[{i}].Sns.Message" for i in range(3)]
     assert messages[0].body == first and messages[2].body == second
@@ -51,7 +58,11 @@ def test_sqs_raw_delivery_body_is_the_message_itself() -> None:
 
 
 def test_sqs_fixture_derived_from_the_aws_doc() -> None:
-    [message] = decode(load_json(AWS / "derived/DERIVED__sns-sqs-lambda__compliance-change__awsdoc-01-envelope-restated-as-SQS-record.json"))
+    [message] = decode(
+        load_json(
+            AWS / "derived/DERIVED__sns-sqs-lambda__compliance-change__awsdoc-01-envelope-restated-as-SQS-record.json"
+        )
+    )
     assert message.source == "sqs" and message.body is not None
     assert message.body["configRuleName"] == "cloudtrail-enabled"
 
@@ -93,12 +104,20 @@ def test_bare_message_and_a_json_array_of_shapes() -> None:
     bare = compliance_message()
     messages = decode([bare, eventbridge_event(bare), sns_event(bare, bare)])
     assert [m.source for m in messages] == ["config", "eventbridge", "sns", "sns"]
-    assert [m.location for m in messages] == ["$[0]", "$[1].detail", "$[2].Records[0].Sns.Message", "$[2].Records[1].Sns.Message"]
+    assert [m.location for m in messages] == [
+        "$[0]",
+        "$[1].detail",
+        "$[2].Records[0].Sns.Message",
+        "$[2].Records[1].Sns.Message",
+    ]
     assert all(m.body == bare for m in messages)
 
 
 def test_unreadable_inputs_name_their_place() -> None:
-    assert decode_text(b"{not json")[0].error == "$ is not valid JSON: unexpected character, expected a string key: line 1 column 2 (char 1)"
+    assert (
+        decode_text(b"{not json")[0].error
+        == "$ is not valid JSON: unexpected character, expected a string key: line 1 column 2 (char 1)"
+    )
     assert decode([42])[0].error == "$[0] must be a JSON object, not a number"
     assert decode({"Records": [{"foo": 1}]})[0].error == (
         "$.Records[0] is neither an SNS record (Sns) nor an SQS record (body, eventSource)"

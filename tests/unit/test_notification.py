@@ -16,7 +16,9 @@ def parse_body(body: Any, location: str = "$") -> Any:
     return parse(InboundMessage("config", location, body=body))
 
 
-@pytest.mark.parametrize("message", valid_compliance_messages(), ids=lambda m: f"{m['configRuleName']}:{m['resourceId']}")
+@pytest.mark.parametrize(
+    "message", valid_compliance_messages(), ids=lambda m: f"{m['configRuleName']}:{m['resourceId']}"
+)
 def test_every_real_compliance_message_is_valid(message: dict[str, Any]) -> None:
     result = parse_body(message)
     assert isinstance(result, ComplianceNotification), result
@@ -41,7 +43,9 @@ def test_tolerant_of_what_aws_varies() -> None:
     message["oldEvaluationResult"] = None
     del message["newEvaluationResult"]["annotation"], message["newEvaluationResult"]["resultToken"]
     message["newEvaluationResult"]["evaluationResultIdentifier"]["orderingTimestamp"] = "2016-09-27T19:48:40Z"
-    message["newEvaluationResult"]["evaluationResultIdentifier"]["evaluationResultQualifier"]["evaluationMode"] = "DETECTIVE"
+    message["newEvaluationResult"]["evaluationResultIdentifier"]["evaluationResultQualifier"]["evaluationMode"] = (
+        "DETECTIVE"
+    )
     message["someFutureKey"] = {"anything": True}
     assert isinstance(parse_body(message), ComplianceNotification)
 
@@ -69,18 +73,40 @@ QUALIFIER = [*NEW, "evaluationResultIdentifier", "evaluationResultQualifier"]
         (["awsRegion"], _DELETE, "$ is missing the required key 'awsRegion'"),
         (["awsAccountId"], 123456789012, "$.awsAccountId must be of type string, not 123456789012"),
         (["awsAccountId"], "12345", '$.awsAccountId is "12345", which is not a 12-digit AWS account ID'),
-        ([*NEW, "complianceType"], "BROKEN", '$.newEvaluationResult.complianceType is "BROKEN", not one of '
-         "COMPLIANT, NON_COMPLIANT, NOT_APPLICABLE, INSUFFICIENT_DATA"),
-        ([*NEW, "evaluationResultIdentifier", "orderingTimestamp"], "yesterday",
-         '$.newEvaluationResult.evaluationResultIdentifier.orderingTimestamp is "yesterday", which is not an '
-         "ISO-8601 UTC timestamp"),
+        (
+            [*NEW, "complianceType"],
+            "BROKEN",
+            '$.newEvaluationResult.complianceType is "BROKEN", not one of '
+            "COMPLIANT, NON_COMPLIANT, NOT_APPLICABLE, INSUFFICIENT_DATA",
+        ),
+        (
+            [*NEW, "evaluationResultIdentifier", "orderingTimestamp"],
+            "yesterday",
+            '$.newEvaluationResult.evaluationResultIdentifier.orderingTimestamp is "yesterday", which is not an '
+            "ISO-8601 UTC timestamp",
+        ),
         (["resourceId"], "", "$.resourceId must not be empty (at least 1 character)"),
-        ([*NEW, "annotation"], "x" * 300, "$.newEvaluationResult.annotation is 300 characters long, over the maximum of 256"),
-        (["oldEvaluationResult"], "COMPLIANT", '$.oldEvaluationResult must be null or a valid evaluation result, not "COMPLIANT"'),
-        ([*QUALIFIER, "resourceId"], "other",
-         '$.newEvaluationResult.evaluationResultIdentifier.evaluationResultQualifier.resourceId is "other" but the '
-         'message\'s resourceId is "123456789012"'),
-        (["messageType"], "SomethingNew", '$.messageType is "SomethingNew", which is not a message type AWS Config publishes'),
+        (
+            [*NEW, "annotation"],
+            "x" * 300,
+            "$.newEvaluationResult.annotation is 300 characters long, over the maximum of 256",
+        ),
+        (
+            ["oldEvaluationResult"],
+            "COMPLIANT",
+            '$.oldEvaluationResult must be null or a valid evaluation result, not "COMPLIANT"',
+        ),
+        (
+            [*QUALIFIER, "resourceId"],
+            "other",
+            '$.newEvaluationResult.evaluationResultIdentifier.evaluationResultQualifier.resourceId is "other" but the '
+            'message\'s resourceId is "123456789012"',
+        ),
+        (
+            ["messageType"],
+            "SomethingNew",
+            '$.messageType is "SomethingNew", which is not a message type AWS Config publishes',
+        ),
         (["messageType"], _DELETE, "$.messageType is missing: a compliance change must say messageType"),
     ],
 )
