@@ -46,7 +46,11 @@ def build_pipeline(
         client_factory=client_factory or default_client_factory,
     )
     return Pipeline(
-        config.tree, config.destinations, state=state, connect=functools.partial(build_destination, context=context)
+        config.tree,
+        config.destinations,
+        state=state,
+        connect=functools.partial(build_destination, context=context),
+        invalid_messages=config.invalid_messages,
     )
 
 

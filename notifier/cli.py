@@ -94,7 +94,12 @@ def _explain(args: argparse.Namespace) -> int:
 
     config = _load(args.config) if args.config else None
     state = open_state(args.state, read_only=True) if args.state else None
-    pipeline = Pipeline(config.tree if config else None, config.destinations if config else {}, state=state)
+    pipeline = Pipeline(
+        config.tree if config else None,
+        config.destinations if config else {},
+        state=state,
+        invalid_messages=config.invalid_messages if config else None,
+    )
     results = [(name, pipeline.process(message, send=False)) for name, message in _read_inputs(args.inputs)]
     if args.format == "json":
         _print_json(results)

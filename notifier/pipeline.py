@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from .delivery import Delivery, deliver, should_send
 from .destinations.base import Destination, DestinationSpec, Outgoing
+from .destinations.file import FileDestination
 from .envelopes import InboundMessage
 from .errors import NotifierError
 from .notification import ComplianceNotification, Invalid, Skipped, parse
@@ -82,10 +84,12 @@ class Pipeline:
         *,
         state: StateStore | None = None,
         connect: Connector | None = None,
+        invalid_messages: str | None = None,
     ) -> None:
         self.tree = tree
         self.specs = specs
         self.state = state
+        self.invalid_messages = invalid_messages
         self._connect = connect
         self._connected: dict[str, Destination] = {}
 
@@ -93,7 +97,8 @@ class Pipeline:
         """Classify, route and (when `send`) deliver one message. Never raises for bad input."""
         parsed = parse(message)
         if isinstance(parsed, Invalid):
-            return Outcome(message, "invalid", _message_type(message), error=parsed.error)
+            dead_letter = self._dead_letter(message, parsed.error, send=send) if self.invalid_messages else ()
+            return Outcome(message, "invalid", _message_type(message), deliveries=dead_letter, error=parsed.error)
         if isinstance(parsed, Skipped):
             return Outcome(message, "skipped", parsed.message_type)
         change = transition(parsed.old_compliance, parsed.new.compliance)
@@ -115,9 +120,37 @@ class Pipeline:
             return Delivery(spec.name, spec.type, action)
         try:
             destination = self._destination(spec)
+            return deliver(destination, outgoing, self.state, deadline=deadline)
         except NotifierError as exc:  # e.g. a secret that cannot be resolved: this destination fails, not the batch
             return Delivery(spec.name, spec.type, "failed", str(exc), retryable=True)
-        return deliver(destination, outgoing, self.state, deadline=deadline)
+        except Exception as exc:  # a bug in a channel must not sink the other records of the batch
+            # Only the class name: an unexpected message could carry anything, secrets included.
+            reason = f"unexpected {type(exc).__name__} in the {spec.type} channel"
+            return Delivery(spec.name, spec.type, "failed", reason, retryable=True)
+
+    def _dead_letter(self, message: InboundMessage, error: str, *, send: bool) -> tuple[Delivery, ...]:
+        """Keep an invalid message with its reason, so someone can look at it; it is never retried for routing."""
+        spec = self.specs[str(self.invalid_messages)]
+        if not send:
+            return (Delivery(spec.name, spec.type, "would_send"),)
+        record = {
+            "received_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "status": "invalid",
+            "error": error,
+            "source": message.source,
+            "location": message.location,
+            "message_id": message.message_id,
+            "record_id": message.record_id,
+            "message": message.body,
+        }
+        try:
+            destination = self._destination(spec)
+            if not isinstance(destination, FileDestination):  # check-config refuses this; be safe anyway
+                raise NotifierError(f"destination {spec.name!r} cannot hold invalid messages: it is not a file")
+            destination.append(record)
+        except NotifierError as exc:
+            return (Delivery(spec.name, spec.type, "failed", str(exc), retryable=True),)
+        return (Delivery(spec.name, spec.type, "sent"),)
 
     def _destination(self, spec: DestinationSpec) -> Destination:
         destination = self._connected.get(spec.name)

@@ -269,7 +269,12 @@ def _scrub(reason: str, password: str | None) -> str:
 def create(spec: DestinationSpec, context: BuildContext) -> SesEmailDestination | SmtpEmailDestination:
     via = spec.options.get("via", "ses")
     if via == "ses":
-        client = context.client_factory("sesv2", spec.options.get("region"))
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            client = context.client_factory("sesv2", spec.options.get("region"))
+        except BotoCoreError as exc:  # e.g. no region anywhere: say which destination and what to set
+            raise NotifierError(f"destination {spec.name!r}: cannot create the SES client: {exc}") from None
         return SesEmailDestination(spec, context.renderer, client)
     if via == "smtp":
         return SmtpEmailDestination(spec, context.renderer, context.secrets, ssl_context=context.smtp_ssl_context)

@@ -72,7 +72,11 @@ class FileDestination:
         self.path = Path(raw_path).expanduser()
 
     def send(self, outgoing: Outgoing) -> None:
-        line = json_line(delivery_record(self.spec.name, outgoing, datetime.now(UTC)))
+        self.append(delivery_record(self.spec.name, outgoing, datetime.now(UTC)))
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Append one JSON line; also how invalid messages reach their dead letter."""
+        line = json_line(record)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)

@@ -34,6 +34,7 @@ class RoutingConfig:
     templates_dir: Path | None  # already resolved against the config file's folder
     source: str  # where the config came from: a path, s3://..., ssm:...
     warnings: tuple[ConfigProblem, ...] = ()  # e.g. destinations no route uses
+    invalid_messages: str | None = None  # a file destination that keeps invalid messages (a dead letter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,7 @@ def parse_config(text: str, source: str, base_dir: Path) -> RoutingConfig:
         raise ConfigError(list(check.problems))
     data: dict[str, Any] = document.data
     destinations = {
-        name: DestinationSpec(name, spec["type"], MappingProxyType({k: v for k, v in spec.items() if k != "type"}))
+        name: DestinationSpec(name, spec["type"], MappingProxyType(_options(spec, base_dir)))
         for name, spec in data["destinations"].items()
     }
     return RoutingConfig(
@@ -76,7 +77,16 @@ def parse_config(text: str, source: str, base_dir: Path) -> RoutingConfig:
         templates_dir=templates_dir_of(data.get("templates_dir"), base_dir),
         source=source,
         warnings=check.warnings,
+        invalid_messages=data.get("invalid_messages"),
     )
+
+
+def _options(spec: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """Every key but `type`; a relative file `path` is anchored, like templates_dir, at the config's folder."""
+    options = {key: value for key, value in spec.items() if key != "type"}
+    if spec["type"] == "file" and not Path(options["path"]).expanduser().is_absolute():
+        options["path"] = str(base_dir / options["path"])
+    return options
 
 
 def check_config(text: str, source: str, base_dir: Path) -> ConfigCheck:

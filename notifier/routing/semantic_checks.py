@@ -46,6 +46,7 @@ def semantic_findings(document: LocatedDocument, base_dir: Path) -> Findings:
     if data.get("silences") is not None:
         findings.errors.append((("silences",), "silences are not available in this version yet"))
     used = _RouteWalk(destinations, findings, document).run(data.get("routes"))
+    used |= _check_invalid_messages(data.get("invalid_messages"), destinations, findings)
     for name in destinations:
         if name not in used:
             findings.warnings.append((("destinations", name), f"destination {name!r} is defined but no route uses it"))
@@ -57,6 +58,19 @@ def semantic_findings(document: LocatedDocument, base_dir: Path) -> Findings:
     else:
         _check_templates(destinations, templates_dir, findings)
     return findings
+
+
+def _check_invalid_messages(name: Any, destinations: Mapping[str, Any], findings: Findings) -> set[str]:
+    """The dead letter for invalid messages must be a defined `file` destination (it stores the raw message)."""
+    if not isinstance(name, str):
+        return set()
+    spec = destinations.get(name)
+    if spec is None:
+        findings.errors.append((("invalid_messages",), f"names the destination {name!r}, which is not defined"))
+    elif isinstance(spec, dict) and spec.get("type") != "file":
+        message = f"destination {name!r} must be of type file to hold invalid messages"
+        findings.errors.append((("invalid_messages",), message))
+    return {name}
 
 
 def templates_dir_of(value: Any, base_dir: Path) -> Path | None:

@@ -159,3 +159,29 @@ def test_demo_runs_the_blog_scenario_offline(tmp_path: Path, capsys: pytest.Capt
     audit = [json.loads(line) for line in (tmp_path / "deliveries.jsonl").read_text().splitlines()]
     assert [a["transition"]["kind"] for a in audit] == ["first_violation", "resolved"]
     assert main(["check-config", str(tmp_path / "routes.yml")]) == 0
+
+
+def test_invalid_messages_go_to_their_dead_letter_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with_dead_letter = CONFIG.format(audit="audit.jsonl").replace(
+        "destinations:\n", "destinations:\n  rejected:\n    type: file\n    path: rejected.jsonl\n", 1
+    )
+    config = write(tmp_path / "routes.yml", with_dead_letter + "invalid_messages: rejected\n")
+    broken = {**compliance_message(), "awsRegion": "Mars"}
+    event = write(tmp_path / "e.json", sns_event(broken, compliance_message("ComplianceChangeNotification__01_")))
+    assert main(["run", event, "--config", config, "--state", "memory://", "--format", "json"]) == 1
+    records = json.loads(capsys.readouterr().out)["records"]
+    assert records[0]["deliveries"] == [{"destination": "rejected", "type": "file", "action": "sent"}]
+    assert records[1]["status"] == "routed"  # the valid sibling went through
+    [dead] = [json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
+    assert dead["error"].startswith('$.Records[0].Sns.Message.awsRegion is "Mars"')
+    assert dead["message"] == broken
+    # relative file paths are anchored at the config file's folder
+    assert (tmp_path / "audit.jsonl").exists()
+
+
+def test_invalid_messages_must_name_a_file_destination(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write(tmp_path / "r.yml", CONFIG.format(audit="a.jsonl") + "invalid_messages: mail\n")
+    assert main(["check-config", config]) == 1
+    assert "destination 'mail' must be of type file" in capsys.readouterr().out
