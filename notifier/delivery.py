@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from .destinations.base import Destination, DestinationSpec, Outgoing
 from .errors import DeliveryError
+from .notification import ComplianceNotification
 from .state.base import StateStore
 
 ATTEMPTS = 3
 FIRST_BACKOFF_SECONDS = 0.5
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(NamedTuple):
     """What happened (or, in `explain`, what would happen) for one destination."""
 
     destination: str
@@ -37,9 +37,9 @@ class Delivery:
         return record
 
 
-def should_send(spec: DestinationSpec, change_key: str, state: StateStore | None) -> str | None:
+def should_send(spec: DestinationSpec, notification: ComplianceNotification, state: StateStore | None) -> str | None:
     """None when the notification should go out; otherwise the action that replaces sending."""
-    if state is not None and state.was_delivered(change_key, spec.name):
+    if state is not None and state.was_delivered(notification.content_key, spec.name):
         return "already_sent"
     if spec.dry_run:
         return "dry_run"
@@ -55,8 +55,7 @@ def deliver(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Delivery:
     spec = destination.spec
-    change_key = outgoing.notification.content_key
-    skip = should_send(spec, change_key, state)
+    skip = should_send(spec, outgoing.notification, state)
     if skip is not None:
         return Delivery(spec.name, spec.type, skip)
     backoff = FIRST_BACKOFF_SECONDS
@@ -72,5 +71,7 @@ def deliver(
         else:
             break
     if state is not None:
-        state.record_delivery(change_key, spec.name, datetime.now(UTC).isoformat(timespec="seconds"))
+        state.record_delivery(
+            outgoing.notification.content_key, spec.name, datetime.now(UTC).isoformat(timespec="seconds")
+        )
     return Delivery(spec.name, spec.type, "sent")

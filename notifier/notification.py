@@ -1,7 +1,7 @@
 """Validate a Config message and turn it into a `ComplianceNotification`, or say why not.
 
 The JSON Schema in `schemas/` is the single source of truth. It is compiled twice, lazily, once per
-process: by fastjsonschema for the hot path (every message), and by jsonschema only to explain a
+process: by jsonschema-rs for the hot path (every message), and by jsonschema only to explain a
 failure (it names the path and the rule that failed better). `tests/unit/test_validator_agreement.py`
 proves both accept and reject the same documents.
 """
@@ -10,33 +10,15 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .envelopes import InboundMessage
+from .message_types import COMPLIANCE_MESSAGE_TYPE, OTHER_CONFIG_MESSAGE_TYPES
 from .resources import schema_path
 from .transition import Compliance
-
-COMPLIANCE_MESSAGE_TYPE = "ComplianceChangeNotification"
-
-# Everything else AWS Config publishes on its topic: skipped cheaply and counted, never an error.
-OTHER_CONFIG_MESSAGE_TYPES = frozenset(
-    {
-        "ConfigurationItemChangeNotification",
-        "OversizedConfigurationItemChangeNotification",
-        "OversizedConfigurationItemChangeDeliveryFailed",
-        "ConfigurationSnapshotDeliveryStarted",
-        "ConfigurationSnapshotDeliveryCompleted",
-        "ConfigurationSnapshotDeliveryFailed",
-        "ConfigurationHistoryDeliveryCompleted",
-        "ConfigurationHistoryDeliveryFailed",
-        "ConfigRulesEvaluationStarted",
-        "ConfigRulesEvaluationFailed",
-        "NotificationDeliveryFailed",
-        "ScheduledNotification",
-    }
-)
 
 # Keys only a compliance notification has: an object with them but no messageType is a broken one.
 _COMPLIANCE_KEYS = ("newEvaluationResult", "oldEvaluationResult", "configRuleName")
@@ -45,8 +27,7 @@ SCHEMA_FILE = "compliance-change-notification.schema.json"
 _MAX_SHOWN = 120  # characters of an offending value quoted back in an error
 
 
-@dataclass(frozen=True, slots=True)
-class EvaluationResult:
+class EvaluationResult(NamedTuple):
     compliance: Compliance
     ordering_timestamp: str
     recorded_at: str | None
@@ -54,8 +35,7 @@ class EvaluationResult:
     annotation: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class ComplianceNotification:
+class ComplianceNotification(NamedTuple):
     account: str
     region: str
     rule: str
@@ -106,7 +86,7 @@ def parse(message: InboundMessage) -> Parsed:
     if message.error is not None:
         return Invalid(message.error)
     if message.body is None:
-        return Skipped(None, message.skip_reason or "not an AWS Config message")
+        return Skipped(message.skipped_type, message.skip_reason or "not an AWS Config message")
     body = message.body
     message_type = body.get("messageType")
     if message_type != COMPLIANCE_MESSAGE_TYPE:  # cheap dispatch before any full validation
@@ -120,7 +100,7 @@ def parse(message: InboundMessage) -> Parsed:
 
 
 def _not_compliance(message_type: Any, body: dict[str, Any], location: str) -> Parsed:
-    if message_type in OTHER_CONFIG_MESSAGE_TYPES:
+    if isinstance(message_type, str) and message_type in OTHER_CONFIG_MESSAGE_TYPES:  # a list is unhashable
         return Skipped(message_type, f"{message_type} is not a compliance change")
     if message_type is None:
         if any(key in body for key in _COMPLIANCE_KEYS):
@@ -132,41 +112,52 @@ def _not_compliance(message_type: Any, body: dict[str, Any], location: str) -> P
 
 def _build(body: dict[str, Any]) -> ComplianceNotification:
     old = body.get("oldEvaluationResult")
+    # Positional (keywords cost twice as much on the hot path); the order is the class's, field by field.
     return ComplianceNotification(
-        account=body["awsAccountId"],
-        region=body["awsRegion"],
-        rule=body["configRuleName"],
-        rule_arn=body.get("configRuleARN"),
-        resource_type=body["resourceType"],
-        resource_id=body["resourceId"],
-        new=_result(body["newEvaluationResult"]),
-        old=_result(old) if old is not None else None,
-        created_at=body["notificationCreationTime"],
-        record_version=body.get("recordVersion"),
+        body["awsAccountId"],  # account
+        body["awsRegion"],  # region
+        body["configRuleName"],  # rule
+        body.get("configRuleARN"),  # rule_arn
+        body["resourceType"],  # resource_type
+        body["resourceId"],  # resource_id
+        _result(body["newEvaluationResult"]),  # new
+        _result(old) if old is not None else None,  # old
+        body["notificationCreationTime"],  # created_at
+        body.get("recordVersion"),  # record_version
     )
+
+
+_COMPLIANCE = {state.value: state for state in Compliance}  # a dict lookup is cheaper than Compliance(value)
 
 
 def _result(raw: dict[str, Any]) -> EvaluationResult:
-    return EvaluationResult(
-        compliance=Compliance(raw["complianceType"]),
-        ordering_timestamp=raw["evaluationResultIdentifier"]["orderingTimestamp"],
-        recorded_at=raw.get("resultRecordedTime"),
-        invoked_at=raw.get("configRuleInvokedTime"),
-        annotation=raw.get("annotation"),
+    return EvaluationResult(  # positional, as in _build
+        _COMPLIANCE[raw["complianceType"]],  # compliance
+        raw["evaluationResultIdentifier"]["orderingTimestamp"],  # ordering_timestamp
+        raw.get("resultRecordedTime"),  # recorded_at
+        raw.get("configRuleInvokedTime"),  # invoked_at
+        raw.get("annotation"),  # annotation
     )
+
+
+_QUALIFIER_KEYS = ("configRuleName", "resourceType", "resourceId")
 
 
 def _qualifier_mismatch(body: dict[str, Any], location: str) -> str | None:
     """The cross-field rule a schema cannot say: each result is about the message's own rule and resource."""
+    expected = (body["configRuleName"], body["resourceType"], body["resourceId"])
     for side in ("newEvaluationResult", "oldEvaluationResult"):
         result = body.get(side)
         if result is None:
             continue
         qualifier = result["evaluationResultIdentifier"]["evaluationResultQualifier"]
-        for key in ("configRuleName", "resourceType", "resourceId"):
-            if qualifier[key] != body[key]:
+        found = (qualifier["configRuleName"], qualifier["resourceType"], qualifier["resourceId"])
+        if found == expected:  # the usual case: one tuple comparison
+            continue
+        for key, want, got in zip(_QUALIFIER_KEYS, expected, found, strict=True):
+            if got != want:
                 path = f"{location}.{side}.evaluationResultIdentifier.evaluationResultQualifier.{key}"
-                return f"{path} is {_shown(qualifier[key])} but the message's {key} is {_shown(body[key])}"
+                return f"{path} is {_shown(got)} but the message's {key} is {_shown(want)}"
     return None
 
 
@@ -179,33 +170,45 @@ def load_schema() -> dict[str, Any]:
 
 @functools.cache
 def fast_validator() -> Callable[[Any], bool]:
-    """A compiled validator returning True/False: the hot path never builds an exception it doesn't need."""
-    import fastjsonschema
+    """A compiled validator answering True/False: the hot path never builds an error it does not need.
 
-    compiled = fastjsonschema.compile(load_schema())
+    jsonschema-rs (Rust) validates a notification in about 3 µs, against about 20 µs for
+    fastjsonschema's generated Python, and builds in about 1 ms instead of 33 ms at cold start.
+    """
+    import jsonschema_rs
 
-    def is_valid(document: Any) -> bool:
-        try:
-            compiled(document)
-        except fastjsonschema.JsonSchemaValueException:
-            return False
-        return True
-
+    is_valid: Callable[[Any], bool] = jsonschema_rs.Draft7Validator(load_schema()).is_valid
     return is_valid
+
+
+# JSON Schema regexes are ECMA-262, where "$" is the end of the string. Python's re.search also lets "$"
+# match before a final newline ("123456789012\n"); jsonschema-rs does not, and neither does this.
+_UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")
+
+
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not re.search(_UNESCAPED_DOLLAR.sub(r"\\Z", pattern), instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 @functools.cache
 def _explaining_validator() -> Any:
     import jsonschema
 
-    return jsonschema.Draft7Validator(load_schema())
+    explaining = jsonschema.validators.extend(jsonschema.Draft7Validator, {"pattern": _ecma_pattern})
+    return explaining(load_schema())
 
 
 def explain_invalid(body: Any, location: str) -> str:
     """One human sentence naming the JSON path of the most relevant schema failure."""
     from jsonschema.exceptions import best_match
 
-    error = best_match(_explaining_validator().iter_errors(body))
+    try:
+        error = best_match(_explaining_validator().iter_errors(body))
+    except RecursionError:  # formatting an error reprs the value: ~1000 levels deep is beyond Python's limit
+        return f"{location} holds a value nested too deeply to be an AWS Config message"
     if error is None:  # the validators disagree: the agreement test exists to keep this unreachable
         return f"{location} does not match the ComplianceChangeNotification schema"
     path = location + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
@@ -251,5 +254,8 @@ def _pattern_meaning(pattern: str) -> str:
 
 def _shown(value: Any) -> str:
     """A value quoted back safely: bounded length, control characters made visible."""
-    text = json.dumps(value, ensure_ascii=True, default=str)
+    try:
+        text = json.dumps(value, ensure_ascii=True, default=str)
+    except RecursionError:
+        return "a deeply nested value"
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"

@@ -7,15 +7,15 @@ the route tree, the connected destinations and the state store are built once an
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .delivery import Delivery, deliver, should_send
 from .destinations.base import Destination, DestinationSpec, Outgoing
 from .destinations.file import FileDestination
 from .envelopes import InboundMessage
 from .errors import NotifierError
+from .message_types import COMPLIANCE_MESSAGE_TYPE
 from .notification import ComplianceNotification, Invalid, Skipped, parse
 from .routing.tree import RouteHit, RouteTree
 from .state.base import StateStore
@@ -25,8 +25,7 @@ Status = Literal["routed", "unrouted", "skipped", "invalid", "duplicate", "stale
 Connector = Callable[[DestinationSpec], Destination]
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What became of one inbound message; `to_json` is the `explain --format json` record."""
 
     message: InboundMessage
@@ -87,11 +86,12 @@ class Pipeline:
         invalid_messages: str | None = None,
     ) -> None:
         self.tree = tree
-        self.specs = specs
+        self.specs = dict(specs)  # a plain dict: looked up per delivery, faster than the config's read-only view
         self.state = state
         self.invalid_messages = invalid_messages
         self._connect = connect
         self._connected: dict[str, Destination] = {}
+        self._stateless_previews: dict[str, Delivery] = {}
 
     def process(self, message: InboundMessage, *, send: bool = True, deadline: float | None = None) -> Outcome:
         """Classify, route and (when `send`) deliver one message. Never raises for bad input."""
@@ -103,21 +103,29 @@ class Pipeline:
             return Outcome(message, "skipped", parsed.message_type)
         change = transition(parsed.old_compliance, parsed.new.compliance)
         hits = self.tree.match(parsed, change) if self.tree is not None else ()
-        base = Outcome(message, "unrouted", "ComplianceChangeNotification", parsed, change)
         if not hits:
-            return base
+            return Outcome(message, "unrouted", COMPLIANCE_MESSAGE_TYPE, parsed, change)  # positional: hot path
         routes, destination_names = _used(hits)
-        outgoing = Outgoing(parsed, change, routes, message.message_id)
-        deliveries = tuple(
-            self._deliver(self.specs[name], outgoing, send=send, deadline=deadline) for name in destination_names
-        )
-        status: Status = "duplicate" if all(d.action == "already_sent" for d in deliveries) else "routed"
-        return Outcome(message, status, base.message_type, parsed, change, routes, deliveries)
+        if send:
+            outgoing = Outgoing(parsed, change, routes, message.message_id)
+            deliveries = tuple(self._deliver(self.specs[name], outgoing, deadline) for name in destination_names)
+        else:
+            deliveries = tuple([self._preview(self.specs[name], parsed) for name in destination_names])
+        duplicate = self.state is not None and all(d.action == "already_sent" for d in deliveries)
+        status: Status = "duplicate" if duplicate else "routed"
+        return Outcome(message, status, COMPLIANCE_MESSAGE_TYPE, parsed, change, routes, deliveries)
 
-    def _deliver(self, spec: DestinationSpec, outgoing: Outgoing, *, send: bool, deadline: float | None) -> Delivery:
-        if not send:
-            action = should_send(spec, outgoing.notification.content_key, self.state) or "would_send"
-            return Delivery(spec.name, spec.type, action)
+    def _preview(self, spec: DestinationSpec, notification: ComplianceNotification) -> Delivery:
+        """What `_deliver` would do, without doing it (explain)."""
+        if self.state is None:  # then the answer depends on the destination alone: build it once
+            preview = self._stateless_previews.get(spec.name)
+            if preview is None:
+                action = should_send(spec, notification, None) or "would_send"
+                preview = self._stateless_previews[spec.name] = Delivery(spec.name, spec.type, action)
+            return preview
+        return Delivery(spec.name, spec.type, should_send(spec, notification, self.state) or "would_send")
+
+    def _deliver(self, spec: DestinationSpec, outgoing: Outgoing, deadline: float | None) -> Delivery:
         try:
             destination = self._destination(spec)
             return deliver(destination, outgoing, self.state, deadline=deadline)
@@ -163,6 +171,8 @@ class Pipeline:
 
 def _used(hits: tuple[RouteHit, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Route names and destination names, each once and in order: two routes naming one destination send once."""
+    if len(hits) == 1:  # the common case needs no de-duplication
+        return (hits[0].route,), hits[0].destinations
     routes = tuple(dict.fromkeys(hit.route for hit in hits))
     destinations = tuple(dict.fromkeys(name for hit in hits for name in hit.destinations))
     return routes, destinations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..notification import ComplianceNotification
 from ..transition import Transition
@@ -27,8 +27,7 @@ class DestinationSpec:
         return str(self.options.get("template", "default"))
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
+class Outgoing(NamedTuple):
     """One notification on its way to one destination."""
 
     notification: ComplianceNotification

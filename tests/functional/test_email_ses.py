@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -35,7 +34,7 @@ SENDER = "Compliance <alerts@example.com>"
 def outgoing(*, resource_id: str | None = None) -> Outgoing:
     parsed = parse(InboundMessage("config", "$", body=compliance_message("ComplianceChangeNotification__02_")))
     assert isinstance(parsed, ComplianceNotification)
-    notification = dataclasses.replace(parsed, resource_id=resource_id) if resource_id else parsed
+    notification = parsed._replace(resource_id=resource_id) if resource_id else parsed
     return Outgoing(
         notification, transition(notification.old_compliance, notification.new.compliance), ("logs",), "msg-1"
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ssl
 from typing import Any
 
@@ -27,7 +26,7 @@ SECRETS = SecretResolver(environ={"SMTP_PASSWORD": PASSWORD, "WRONG_PASSWORD": "
 def outgoing() -> Outgoing:
     parsed = parse(InboundMessage("config", "$", body=compliance_message("ComplianceChangeNotification__01_")))
     assert isinstance(parsed, ComplianceNotification)  # the AWS-documented account message: NON_COMPLIANT -> COMPLIANT
-    notification = dataclasses.replace(parsed, new=dataclasses.replace(parsed.new, annotation="Trail is logging again"))
+    notification = parsed._replace(new=parsed.new._replace(annotation="Trail is logging again"))
     return Outgoing(
         notification, transition(notification.old_compliance, notification.new.compliance), ("cloudtrail",), "m-1"
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import multiprocessing
 import stat
@@ -30,7 +29,7 @@ def outgoing(annotation: str | None = None) -> Outgoing:
     assert isinstance(parsed, ComplianceNotification)
     notification = parsed
     if annotation is not None:
-        notification = dataclasses.replace(parsed, new=dataclasses.replace(parsed.new, annotation=annotation))
+        notification = parsed._replace(new=parsed.new._replace(annotation=annotation))
     return Outgoing(
         notification, transition(notification.old_compliance, notification.new.compliance), ("audit",), "sns-1"
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -30,10 +29,10 @@ def real_outgoing(*, resource_id: str | None = None, annotation: str | None = No
     assert isinstance(parsed, ComplianceNotification)
     notification = parsed
     if resource_id is not None:
-        notification = dataclasses.replace(notification, resource_id=resource_id)
+        notification = notification._replace(resource_id=resource_id)
     if annotation is not None:
-        new = dataclasses.replace(notification.new, annotation=annotation)
-        notification = dataclasses.replace(notification, new=new)
+        new = notification.new._replace(annotation=annotation)
+        notification = notification._replace(new=new)
     return Outgoing(
         notification,
         transition(notification.old_compliance, notification.new.compliance),
@@ -82,7 +81,7 @@ def test_default_email_says_what_happened_where(renderer: Renderer) -> None:
 def test_colour_and_words_follow_the_transition(
     renderer: Renderer, old: Compliance, new: Compliance, words: str, colour: str
 ) -> None:
-    outgoing = dataclasses.replace(real_outgoing(), transition=transition(old, new))
+    outgoing = real_outgoing()._replace(transition=transition(old, new))
     rendered = renderer.render_email(outgoing)
     assert words in rendered.text and words in rendered.html and words in rendered.subject
     assert colour in rendered.html

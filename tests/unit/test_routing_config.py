@@ -42,7 +42,10 @@ def test_the_realistic_configs_load_without_problems_or_warnings(path: Path) -> 
     assert isinstance(config, RoutingConfig)
     assert config.source == str(path) and config.templates_dir is None and config.warnings == ()
     assert config.tree.route_names == (
-        "iam-production-violations", "iam-user-policies", "iam-break-glass-users", "iam-resolved",
+        "iam-production-violations",
+        "iam-user-policies",
+        "iam-break-glass-users",
+        "iam-resolved",
         "iam-audit-everything-else",
     )
     security = config.destinations["security-email"]
@@ -60,7 +63,8 @@ def test_the_realistic_config_routes_the_iam_rule() -> None:
         return [hit.route for hit in tree.match(*change(**fields))]
 
     assert routes(old="NONE", new="NON_COMPLIANT", account="012345678901") == [
-        "iam-production-violations", "iam-user-policies",
+        "iam-production-violations",
+        "iam-user-policies",
     ]
     assert routes(old="COMPLIANT", new="NON_COMPLIANT", account="123456789012") == ["iam-user-policies"]
     assert routes(old="NON_COMPLIANT", new="COMPLIANT") == ["iam-resolved"]
@@ -82,8 +86,12 @@ def test_json_is_read_too_with_its_line_numbers() -> None:
 
 
 def test_secret_references_of_every_form_are_accepted() -> None:
-    for reference in ("env:SMTP_PASSWORD", "ssm:/prod/notifier/smtp", "secretsmanager:prod/smtp#password",
-                      "secretsmanager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:smtp-AbCdEf"):
+    for reference in (
+        "env:SMTP_PASSWORD",
+        "ssm:/prod/notifier/smtp",
+        "secretsmanager:prod/smtp#password",
+        "secretsmanager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:smtp-AbCdEf",
+    ):
         smtp = f"{{type: email, via: smtp, host: h, from: a@x.com, to: [b@x.com], password: '{reference}'}}"
         assert problems_of(config_with(smtp)) == [], reference
 
@@ -140,10 +148,14 @@ def test_a_literal_secret_is_never_repeated() -> None:
 @pytest.mark.parametrize(
     ("destination", "key"),
     [
-        ("{type: email, via: smtp, host: h, from: a@example.com, to: [b@example.com], password: 's3cr3t-value'}",
-         "password"),
-        ("{type: email, via: smtp, host: h, from: a@example.com, to: [b@example.com], password: 987654321}",
-         "password"),
+        (
+            "{type: email, via: smtp, host: h, from: a@example.com, to: [b@example.com], password: 's3cr3t-value'}",
+            "password",
+        ),
+        (
+            "{type: email, via: smtp, host: h, from: a@example.com, to: [b@example.com], password: 987654321}",
+            "password",
+        ),
         ("{type: jira, token: 's3cr3t-value'}", "token"),
         ("{type: servicenow, client_secret: 's3cr3t-value'}", "client_secret"),
         ("{type: webhook, secrets: [env:OLD, 'whsec_s3cr3t-value']}", "secrets[1]"),
@@ -190,7 +202,7 @@ def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
 def test_account_numbers_say_to_quote_them_and_quote_what_was_written() -> None:
     found = problems_of(config_with(route="{name: r, destinations: [d], match: {account: [012345670123, '1']}}"))
     assert found == [
-        't.yml:4: routes[0].match.account[0]: YAML read 012345670123 as a number, which would lose leading zeros: '
+        "t.yml:4: routes[0].match.account[0]: YAML read 012345670123 as a number, which would lose leading zeros: "
         'quote it, as in "012345670123"'
     ]
 
@@ -201,8 +213,11 @@ def test_account_numbers_say_to_quote_them_and_quote_what_was_written() -> None:
         ("{type: email, via: ses, from: a@example.com, to: [b@example.com], path: /x}", "d.path", "has no key 'path'"),
         ("{type: email, via: ses, host: h, from: a@example.com, to: [b@example.com]}", "d.host", "is an SMTP setting"),
         ("{type: email, via: smtp, from: a@example.com, to: [b@example.com]}", "d", "required key 'host'"),
-        ("{type: email, via: smtp, host: h, region: eu-west-1, from: a@example.com, to: [b@example.com]}",
-         "d.region", "is an SES setting"),
+        (
+            "{type: email, via: smtp, host: h, region: eu-west-1, from: a@example.com, to: [b@example.com]}",
+            "d.region",
+            "is an SES setting",
+        ),
         ("{type: email, via: ses, from: a@example.com, to: []}", "d.to", "must not be empty"),
         ("{type: email, via: ses, from: not-an-address, to: [b@example.com]}", "d.from", "not an email address"),
         ("{type: email, via: pigeon, from: a@example.com, to: [b@example.com]}", "d.via", "ses, smtp"),
@@ -296,7 +311,8 @@ def test_top_level_mistakes() -> None:
     assert problems_of("destinations: {}\nroutes: []\nextra: 1\n") == [
         "t.yml:1: destinations: must not be empty",
         "t.yml:2: routes: must not be empty",
-        "t.yml:3: extra: the config has no key 'extra'; its keys are: destinations, routes, silences, templates_dir",
+        "t.yml:3: extra: the config has no key 'extra'; its keys are: "
+        "destinations, invalid_messages, routes, silences, templates_dir",
     ]
     assert problems_of("routes:\n  - {name: r}\n") == [
         "t.yml:1: is missing the required key 'destinations' (a mapping of named destinations)",
@@ -319,9 +335,7 @@ def write_set(root: Path, name: str, subject: str = "{{ rule }}") -> None:
 def test_templates_dir_is_relative_to_the_config_and_its_sets_are_used(tmp_path: Path) -> None:
     write_set(tmp_path / "templates", "terse")
     config_file = tmp_path / "routes.yml"
-    config_file.write_text(
-        "templates_dir: templates\n" + config_with("{type: file, path: /x, template: terse}")
-    )
+    config_file.write_text("templates_dir: templates\n" + config_with("{type: file, path: /x, template: terse}"))
     config = load_config(config_file)
     assert config.templates_dir == tmp_path / "templates"
     assert config.destinations["d"].template_set == "terse"

@@ -83,7 +83,7 @@ def test_no_retry_past_the_deadline(state: StateStore) -> None:
 def test_dry_run_sends_nothing() -> None:
     destination = FlakyDestination(0, dry_run=True)
     assert deliver(destination, outgoing(), None).action == "dry_run" and destination.received == []
-    assert should_send(destination.spec, "k", None) == "dry_run"
+    assert should_send(destination.spec, outgoing().notification, None) == "dry_run"
 
 
 def test_sqlite_state_survives_reopening_and_read_only_never_writes(tmp_path: Path) -> None:
