@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from .envelopes import InboundMessage
 from .message_types import COMPLIANCE_MESSAGE_TYPE, OTHER_CONFIG_MESSAGE_TYPES
-from .resources import schema_path
+from .resources import load_schema_file
 from .transition import Compliance
 
 # Keys only a compliance notification has: an object with them but no messageType is a broken one.
@@ -161,11 +161,8 @@ def _qualifier_mismatch(body: dict[str, Any], location: str) -> str | None:
     return None
 
 
-@functools.cache
 def load_schema() -> dict[str, Any]:
-    with open(schema_path(SCHEMA_FILE), encoding="utf-8") as handle:
-        schema: dict[str, Any] = json.load(handle)
-    return schema
+    return load_schema_file(SCHEMA_FILE)
 
 
 @functools.cache

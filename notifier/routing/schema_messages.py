@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from ..resources import schema_path
+from ..resources import load_schema_file
 from .located_yaml import DocPath, LocatedDocument
 
 SCHEMA_FILE = "routing-config.schema.json"
@@ -34,11 +34,8 @@ _TYPE_WORDS = {
 _MAX_SHOWN = 60
 
 
-@functools.cache
 def load_schema() -> dict[str, Any]:
-    with open(schema_path(SCHEMA_FILE), encoding="utf-8") as handle:
-        schema: dict[str, Any] = json.load(handle)
-    return schema
+    return load_schema_file(SCHEMA_FILE)
 
 
 @functools.cache
