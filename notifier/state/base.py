@@ -1,18 +1,171 @@
-"""What the pipeline remembers between deliveries, so nothing is sent twice.
+"""What the pipeline remembers between notifications: one record per resource, per-destination
+delivery claims, and an append-only history.
 
-This is the first slice of the state store (issue 3 grows it into per-resource records with the
-ordering guard, tickets and history). Here it answers one question durably: has this change
-(`ComplianceNotification.content_key`) already been delivered to that destination?
+    ResourceKey (account, region, rule, resource type, resource id)
+      └── ResourceRecord: newest ordering key seen, its compliance, when it first went
+          non-compliant, and per ticketing destination the ticket (TicketRef)
+
+Guards, both enforced by the backends with conditional writes so two Lambda invocations racing on
+one resource cannot both act:
+  * ordering: a notification whose ordering key is older than the stored one is STALE;
+  * duplicates: a (change, destination) is claimed before sending; only one claimer wins; the claim
+    is completed after a successful send, or released after a failure so a retry does it once.
+The decision itself is the pure `judge`, shared by every backend and by `explain` (which only reads).
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Protocol
+
+from ..notification import ComplianceNotification
+from ..tickets.model import TicketRef
+from ..transition import Compliance
+
+# A claim older than this is presumed abandoned (the Lambda that took it died: 15 min is Lambda's
+# longest run) and may be taken over, so a crash never loses a delivery for good.
+CLAIM_LEASE = timedelta(minutes=15)
+# How long history entries live in DynamoDB (its TTL attribute); SQLite keeps them until pruned.
+HISTORY_TTL = timedelta(days=400)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceKey:
+    account: str
+    region: str
+    rule: str
+    resource_type: str
+    resource_id: str
+
+    @classmethod
+    def of(cls, notification: ComplianceNotification) -> ResourceKey:
+        n = notification
+        return cls(n.account, n.region, n.rule, n.resource_type, n.resource_id)
+
+    @property
+    def id(self) -> str:
+        """The record's primary key. Resource ids may contain '|', so the parts are length-prefixed."""
+        parts = (self.account, self.region, self.rule, self.resource_type, self.resource_id)
+        return "|".join(f"{len(part)}:{part}" for part in parts)
+
+    @property
+    def label(self) -> str:
+        """A short stable tag for tickets (Jira label, ServiceNow correlation_id): finds them again if the
+        store is lost. 64 bits of SHA-256: no collision in any realistic estate."""
+        return "cn-" + hashlib.sha256(self.id.encode()).hexdigest()[:16]
+
+
+class Observation(StrEnum):
+    FRESH = "fresh"  # newer than anything stored (or the first): the record now holds it
+    REPEAT = "repeat"  # the same change as the stored one (redelivery, retry): delivery claims decide
+    STALE = "stale"  # older than the stored one: changes nothing, sends nothing
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRecord:
+    key: ResourceKey
+    ordering_key: str  # see `ordering_key()`: sortable as a string
+    compliance: Compliance
+    first_noncompliant_at: str | None = None  # orderingTimestamp when it last went non-compliant
+    tickets: Mapping[str, TicketRef] = field(default_factory=dict)  # destination name -> ticket
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One notification's effect on one resource, for the audit trail (append-only)."""
+
+    key: ResourceKey
+    ordering_key: str
+    old: Compliance
+    new: Compliance
+    kind: str  # the transition kind
+    observation: Observation
+    message_id: str | None
+    recorded_at: str  # when we processed it (ISO-8601 UTC)
+    actions: Mapping[str, str] = field(default_factory=dict)  # destination -> action taken
 
 
 class StateStore(Protocol):
-    def was_delivered(self, change_key: str, destination: str) -> bool: ...
+    def observe(self, notification: ComplianceNotification) -> tuple[Observation, ResourceRecord | None]:
+        """Judge the notification against the stored record and, when FRESH, store it — atomically
+        (a conditional write). Returns the verdict and the record as it was before."""
+        ...
 
-    def record_delivery(self, change_key: str, destination: str, delivered_at: str) -> None: ...
+    def get(self, key: ResourceKey) -> ResourceRecord | None: ...
+
+    def set_ticket(self, key: ResourceKey, destination: str, ticket: TicketRef) -> None:
+        """Remember the ticket of this resource at this destination (after a successful ticket call only)."""
+        ...
+
+    def claim_delivery(self, change_key: str, destination: str, *, now: datetime) -> bool:
+        """True when this caller may send (nobody has, nobody is, or a claim older than CLAIM_LEASE)."""
+        ...
+
+    def complete_delivery(self, change_key: str, destination: str, *, now: datetime) -> None: ...
+
+    def release_delivery(self, change_key: str, destination: str) -> None:
+        """The send failed: drop the claim so a retry or replay can do it (once)."""
+        ...
+
+    def was_delivered(self, change_key: str, destination: str) -> bool:
+        """Completed (not merely claimed). Read-only: what `explain` asks."""
+        ...
+
+    def append_history(self, entry: HistoryEntry) -> None: ...
+
+    def history(self, key: ResourceKey | None = None) -> list[HistoryEntry]:
+        """Oldest first; every resource's when `key` is None."""
+        ...
 
     def close(self) -> None: ...
+
+
+def ordering_key(notification: ComplianceNotification) -> str:
+    """orderingTimestamp, then resultRecordedTime as a tie-breaker (a rule re-evaluated for the same
+    configuration item keeps its orderingTimestamp), both normalised to UTC microseconds so that
+    "…40Z", "…40.000Z" and "…40+00:00" compare equal and later sorts later, as plain strings."""
+    new = notification.new
+    return f"{_normalised(new.ordering_timestamp)}|{_normalised(new.recorded_at) if new.recorded_at else ''}"
+
+
+def judge(record: ResourceRecord | None, candidate_key: str) -> Observation:
+    """The ordering decision every backend applies inside its conditional write."""
+    if record is None or candidate_key > record.ordering_key:
+        return Observation.FRESH
+    if candidate_key == record.ordering_key:
+        return Observation.REPEAT
+    return Observation.STALE
+
+
+def updated_record(
+    record: ResourceRecord | None, notification: ComplianceNotification, candidate_key: str
+) -> ResourceRecord:
+    """The record after a FRESH notification: tickets kept, first-non-compliant time tracked."""
+    new = notification.new.compliance
+    if new is Compliance.NON_COMPLIANT:
+        already = record is not None and record.compliance is Compliance.NON_COMPLIANT
+        first = record.first_noncompliant_at if already and record else notification.new.ordering_timestamp
+    else:
+        first = None
+    return ResourceRecord(
+        key=ResourceKey.of(notification),
+        ordering_key=candidate_key,
+        compliance=new,
+        first_noncompliant_at=first,
+        tickets=dict(record.tickets) if record else {},
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _normalised(timestamp: str) -> str:
+    parsed = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,22 +1,99 @@
-"""In-process state: for tests and `explain` without a store."""
+"""In-process state: for tests and for `explain` when no store exists yet. One lock makes every
+read-judge-write atomic, which is all the other backends' transactions and conditions achieve."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+from datetime import datetime
+
+from ..notification import ComplianceNotification
+from ..tickets.model import TicketRef
+from .base import HistoryEntry, Observation, ResourceKey, ResourceRecord, judge, ordering_key, updated_record
+from .shared import ClaimStatus, claim_available, history_order, missing_record, read_only_refusal, utc_text
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Claim:
+    status: ClaimStatus
+    claimed_at: str
+    completed_at: str | None = None
 
 
 class MemoryState:
-    def __init__(self) -> None:
-        self._delivered: dict[tuple[str, str], str] = {}
+    def __init__(self, *, read_only: bool = False) -> None:
+        self.read_only = read_only
+        self._records: dict[str, ResourceRecord] = {}  # by ResourceKey.id
+        self._claims: dict[tuple[str, str], _Claim] = {}  # by (change_key, destination)
+        self._history: list[HistoryEntry] = []
         self._lock = threading.Lock()
+
+    def observe(self, notification: ComplianceNotification) -> tuple[Observation, ResourceRecord | None]:
+        self._refuse_if_read_only("observe a notification")
+        candidate = ordering_key(notification)
+        record_id = ResourceKey.of(notification).id
+        with self._lock:
+            before = self._records.get(record_id)
+            verdict = judge(before, candidate)
+            if verdict is Observation.FRESH:
+                self._records[record_id] = updated_record(before, notification, candidate)
+        return verdict, before
+
+    def get(self, key: ResourceKey) -> ResourceRecord | None:
+        with self._lock:
+            return self._records.get(key.id)
+
+    def set_ticket(self, key: ResourceKey, destination: str, ticket: TicketRef) -> None:
+        self._refuse_if_read_only("set a ticket")
+        with self._lock:
+            record = self._records.get(key.id)
+            if record is None:
+                raise missing_record(key)
+            # A new mapping rather than an update in place: records handed out earlier stay as they were.
+            tickets = {**record.tickets, destination: ticket}
+            self._records[key.id] = dataclasses.replace(record, tickets=tickets)
+
+    def claim_delivery(self, change_key: str, destination: str, *, now: datetime) -> bool:
+        self._refuse_if_read_only("claim a delivery")
+        with self._lock:
+            claim = self._claims.get((change_key, destination))
+            if claim is not None and not claim_available(claim.status, claim.claimed_at, now):
+                return False
+            self._claims[(change_key, destination)] = _Claim(ClaimStatus.CLAIMED, utc_text(now))
+            return True
+
+    def complete_delivery(self, change_key: str, destination: str, *, now: datetime) -> None:
+        self._refuse_if_read_only("complete a delivery")
+        with self._lock:
+            claim = self._claims.get((change_key, destination))
+            claimed_at = claim.claimed_at if claim else utc_text(now)
+            self._claims[(change_key, destination)] = _Claim(ClaimStatus.DONE, claimed_at, utc_text(now))
+
+    def release_delivery(self, change_key: str, destination: str) -> None:
+        self._refuse_if_read_only("release a delivery")
+        with self._lock:
+            claim = self._claims.get((change_key, destination))
+            if claim is not None and claim.status is ClaimStatus.CLAIMED:  # a done delivery stays done
+                del self._claims[(change_key, destination)]
 
     def was_delivered(self, change_key: str, destination: str) -> bool:
         with self._lock:
-            return (change_key, destination) in self._delivered
+            claim = self._claims.get((change_key, destination))
+        return claim is not None and claim.status is ClaimStatus.DONE
 
-    def record_delivery(self, change_key: str, destination: str, delivered_at: str) -> None:
+    def append_history(self, entry: HistoryEntry) -> None:
+        self._refuse_if_read_only("append history")
         with self._lock:
-            self._delivered.setdefault((change_key, destination), delivered_at)
+            self._history.append(entry)
+
+    def history(self, key: ResourceKey | None = None) -> list[HistoryEntry]:
+        with self._lock:
+            entries = [entry for entry in self._history if key is None or entry.key == key]
+        return sorted(entries, key=history_order)  # stable: equal keys keep insertion order
 
     def close(self) -> None:
         """Nothing to release."""
+
+    def _refuse_if_read_only(self, operation: str) -> None:
+        if self.read_only:
+            raise read_only_refusal("memory://", operation)

@@ -1,47 +1,303 @@
-"""SQLite state: the local default (one file), safe for several processes on one machine."""
+"""SQLite state: the local default, one file that several processes on one machine may share.
+
+Every read-judge-write runs in a `BEGIN IMMEDIATE` transaction, which takes the file's write lock
+before reading: a second writer waits (busy timeout) and then judges against the first one's result,
+so two processes can never both see a change as FRESH or both win a claim. WAL lets readers
+(`explain`) proceed while a writer holds the lock.
+
+    resources        one row per ResourceKey; tickets as JSON {destination: TicketRef fields}
+    delivery_claims  (change_key, destination) -> claimed | done, with claimed_at and completed_at
+    history          append-only, one row per notification judged; kept until pruned by hand
+"""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from ..errors import NotifierError
+from ..notification import ComplianceNotification
+from ..tickets.model import TicketRef
+from ..transition import Compliance
+from .base import HistoryEntry, Observation, ResourceKey, ResourceRecord, judge, ordering_key, updated_record
+from .shared import (
+    ClaimStatus,
+    claim_available,
+    missing_record,
+    read_only_refusal,
+    tickets_from_plain,
+    tickets_to_plain,
+    utc_text,
+)
+
+_BUSY_TIMEOUT = 30.0  # another process holding the write lock finishes long before this
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (
+CREATE TABLE IF NOT EXISTS resources (
+    id                    TEXT PRIMARY KEY,   -- ResourceKey.id
+    account               TEXT NOT NULL,
+    region                TEXT NOT NULL,
+    rule                  TEXT NOT NULL,
+    resource_type         TEXT NOT NULL,
+    resource_id           TEXT NOT NULL,
+    ordering_key          TEXT NOT NULL,
+    compliance            TEXT NOT NULL,
+    first_noncompliant_at TEXT,
+    tickets               TEXT NOT NULL DEFAULT '{}'
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS delivery_claims (
     change_key   TEXT NOT NULL,
     destination  TEXT NOT NULL,
-    delivered_at TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('claimed', 'done')),
+    claimed_at   TEXT NOT NULL,
+    completed_at TEXT,
     PRIMARY KEY (change_key, destination)
-)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history (
+    seq           INTEGER PRIMARY KEY,  -- insertion order: the last tie-breaker
+    resource      TEXT NOT NULL,        -- ResourceKey.id
+    account       TEXT NOT NULL,
+    region        TEXT NOT NULL,
+    rule          TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    ordering_key  TEXT NOT NULL,
+    old           TEXT NOT NULL,
+    new           TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    observation   TEXT NOT NULL,
+    message_id    TEXT,
+    recorded_at   TEXT NOT NULL,
+    actions       TEXT NOT NULL         -- JSON {destination: action}
+);
+CREATE INDEX IF NOT EXISTS history_by_resource ON history (resource, ordering_key, recorded_at);
 """
+
+# The first release kept only `deliveries` (every row a completed send): carried over as done claims,
+# so upgrading never re-sends what was already sent.
+_MIGRATE_FIRST_RELEASE = """
+INSERT OR IGNORE INTO delivery_claims (change_key, destination, status, claimed_at, completed_at)
+    SELECT change_key, destination, 'done', delivered_at, delivered_at FROM deliveries;
+DROP TABLE deliveries;
+"""
+
+_KEY_COLUMNS = "account, region, rule, resource_type, resource_id"
+_RECORD_COLUMNS = f"{_KEY_COLUMNS}, ordering_key, compliance, first_noncompliant_at, tickets"
+_HISTORY_COLUMNS = f"{_KEY_COLUMNS}, ordering_key, old, new, kind, observation, message_id, recorded_at, actions"
 
 
 class SqliteState:
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
-        if read_only:
-            # `explain --state` must never write, not even by creating the file.
-            self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(_SCHEMA)
-        self._lock = threading.Lock()
+        self.read_only = read_only
+        self._lock = threading.Lock()  # one connection, shared by threads: one statement or transaction at a time
+        try:
+            self._db = self._connect()
+            # A read-only open of a file from an older release (or an empty one) reads as an empty store.
+            self._has_schema = _table_exists(self._db, "resources")
+        except sqlite3.Error as error:  # also "file is not a database", found only at the first query
+            raise NotifierError(f"cannot open the state file {path}: {error}") from error
+
+    def _connect(self) -> sqlite3.Connection:
+        # `explain --state` must never write, not even by creating the file: mode=ro refuses both.
+        target = f"{self.path.resolve().as_uri()}?mode=ro" if self.read_only else str(self.path)
+        if not self.read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: no implicit transactions, so BEGIN IMMEDIATE below means what it says.
+        db = sqlite3.connect(
+            target, uri=self.read_only, timeout=_BUSY_TIMEOUT, check_same_thread=False, isolation_level=None
+        )
+        if self.read_only:
+            return db
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            with self._transaction(db):  # not executescript: it would commit the transaction halfway
+                for statement in _statements(_SCHEMA):
+                    db.execute(statement)
+                if _table_exists(db, "deliveries"):
+                    for statement in _statements(_MIGRATE_FIRST_RELEASE):
+                        db.execute(statement)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def observe(self, notification: ComplianceNotification) -> tuple[Observation, ResourceRecord | None]:
+        self._refuse_if_read_only("observe a notification")
+        key = ResourceKey.of(notification)
+        candidate = ordering_key(notification)
+        with self._lock, self._transaction(self._db) as db:
+            before = _record(key, db.execute(f"SELECT {_RECORD_COLUMNS} FROM resources WHERE id = ?", (key.id,)))
+            verdict = judge(before, candidate)
+            if verdict is Observation.FRESH:
+                after = updated_record(before, notification, candidate)
+                db.execute(
+                    f"INSERT OR REPLACE INTO resources (id, {_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (key.id, *_key_values(key), after.ordering_key, after.compliance.value,
+                     after.first_noncompliant_at, json.dumps(tickets_to_plain(after.tickets))),
+                )  # fmt: skip
+        return verdict, before
+
+    def get(self, key: ResourceKey) -> ResourceRecord | None:
+        if not self._has_schema:
+            return None
+        with self._lock:
+            return _record(key, self._read(f"SELECT {_RECORD_COLUMNS} FROM resources WHERE id = ?", (key.id,)))
+
+    def set_ticket(self, key: ResourceKey, destination: str, ticket: TicketRef) -> None:
+        self._refuse_if_read_only("set a ticket")
+        with self._lock, self._transaction(self._db) as db:
+            row = db.execute("SELECT tickets FROM resources WHERE id = ?", (key.id,)).fetchone()
+            if row is None:
+                raise missing_record(key)
+            tickets = tickets_to_plain({**tickets_from_plain(json.loads(row[0])), destination: ticket})
+            db.execute("UPDATE resources SET tickets = ? WHERE id = ?", (json.dumps(tickets), key.id))
+
+    def claim_delivery(self, change_key: str, destination: str, *, now: datetime) -> bool:
+        self._refuse_if_read_only("claim a delivery")
+        with self._lock, self._transaction(self._db) as db:
+            row = db.execute(
+                "SELECT status, claimed_at FROM delivery_claims WHERE change_key = ? AND destination = ?",
+                (change_key, destination),
+            ).fetchone()
+            if not claim_available(row[0] if row else None, row[1] if row else None, now):
+                return False
+            db.execute(
+                "INSERT OR REPLACE INTO delivery_claims (change_key, destination, status, claimed_at, completed_at) "
+                "VALUES (?, ?, ?, ?, NULL)",
+                (change_key, destination, ClaimStatus.CLAIMED.value, utc_text(now)),
+            )
+            return True
+
+    def complete_delivery(self, change_key: str, destination: str, *, now: datetime) -> None:
+        self._refuse_if_read_only("complete a delivery")
+        at = utc_text(now)
+        with self._lock, self._transaction(self._db) as db:
+            db.execute(
+                "INSERT INTO delivery_claims (change_key, destination, status, claimed_at, completed_at) "
+                "VALUES (?, ?, 'done', ?, ?) "
+                "ON CONFLICT DO UPDATE SET status = 'done', completed_at = excluded.completed_at",
+                (change_key, destination, at, at),
+            )
+
+    def release_delivery(self, change_key: str, destination: str) -> None:
+        self._refuse_if_read_only("release a delivery")
+        with self._lock, self._transaction(self._db) as db:
+            db.execute(  # only a claim in progress: a done delivery stays done
+                "DELETE FROM delivery_claims WHERE change_key = ? AND destination = ? AND status = 'claimed'",
+                (change_key, destination),
+            )
 
     def was_delivered(self, change_key: str, destination: str) -> bool:
+        if not self._has_schema:
+            return False
         with self._lock:
-            row = self._db.execute(
-                "SELECT 1 FROM deliveries WHERE change_key = ? AND destination = ?", (change_key, destination)
+            row = self._read(
+                "SELECT 1 FROM delivery_claims WHERE change_key = ? AND destination = ? AND status = 'done'",
+                (change_key, destination),
             ).fetchone()
         return row is not None
 
-    def record_delivery(self, change_key: str, destination: str, delivered_at: str) -> None:
+    def append_history(self, entry: HistoryEntry) -> None:
+        self._refuse_if_read_only("append history")
+        k = entry.key
+        with self._lock, self._transaction(self._db) as db:
+            db.execute(
+                f"INSERT INTO history (resource, {_HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (k.id, *_key_values(k), entry.ordering_key, entry.old.value, entry.new.value, entry.kind,
+                 entry.observation.value, entry.message_id, entry.recorded_at, json.dumps(dict(entry.actions))),
+            )  # fmt: skip
+
+    def history(self, key: ResourceKey | None = None) -> list[HistoryEntry]:
+        if not self._has_schema:
+            return []
+        where, parameters = ("WHERE resource = ?", (key.id,)) if key is not None else ("", ())
+        query = f"SELECT {_HISTORY_COLUMNS} FROM history {where} ORDER BY ordering_key, recorded_at, seq"
         with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO deliveries (change_key, destination, delivered_at) VALUES (?, ?, ?)",
-                (change_key, destination, delivered_at),
-            )
+            rows = self._read(query, parameters).fetchall()
+        return [_history_entry(row) for row in rows]
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self, db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any error; SQLite errors become NotifierError."""
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise self._failure(error) from error
+        try:
+            yield db
+        except BaseException as error:
+            _rollback(db)
+            if isinstance(error, sqlite3.Error):
+                raise self._failure(error) from error
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as error:
+            _rollback(db)
+            raise self._failure(error) from error
+
+    def _read(self, query: str, parameters: tuple[Any, ...]) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(query, parameters)
+        except sqlite3.Error as error:
+            raise self._failure(error) from error
+
+    def _failure(self, error: sqlite3.Error) -> NotifierError:
+        retry = " (another process held it too long; retryable)" if "locked" in str(error) else ""
+        return NotifierError(f"state file {self.path}: {error}{retry}")
+
+    def _refuse_if_read_only(self, operation: str) -> None:
+        if self.read_only:
+            raise read_only_refusal(f"sqlite://{self.path}", operation)
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    if db.in_transaction:  # SQLite may already have rolled back by itself (e.g. after SQLITE_FULL)
+        db.execute("ROLLBACK")
+
+
+def _statements(script: str) -> list[str]:
+    return [statement.strip() for statement in script.split(";\n") if statement.strip()]
+
+
+def _table_exists(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def _key_values(key: ResourceKey) -> tuple[str, str, str, str, str]:
+    return (key.account, key.region, key.rule, key.resource_type, key.resource_id)
+
+
+def _record(key: ResourceKey, cursor: sqlite3.Cursor) -> ResourceRecord | None:
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    *_, ordering, compliance, first_noncompliant_at, tickets = row
+    plain_tickets = tickets_from_plain(json.loads(tickets))
+    return ResourceRecord(key, ordering, Compliance(compliance), first_noncompliant_at, plain_tickets)
+
+
+def _history_entry(row: tuple[Any, ...]) -> HistoryEntry:
+    ordering, old, new, kind, observation, message_id, recorded_at, actions = row[5:]
+    return HistoryEntry(
+        ResourceKey(*row[:5]),
+        ordering,
+        Compliance(old),
+        Compliance(new),
+        kind,
+        Observation(observation),
+        message_id,
+        recorded_at,
+        json.loads(actions),
+    )
