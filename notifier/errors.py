@@ -5,6 +5,7 @@
     ├── InvalidMessage       an inbound message is not a valid Config notification (names the JSON path)
     ├── SecretError          a secret reference cannot be resolved (names the reference, never the value)
     └── DeliveryError        a destination refused or failed; says whether a retry can help
+        └── TicketGone       the ticket we remembered was deleted by hand (HTTP 404): re-create it
 
 Third-party errors (botocore, smtplib, requests) are translated where they are raised, so the
 pipeline only ever handles these.
@@ -49,7 +50,16 @@ class SecretError(NotifierError):
 
 
 class DeliveryError(NotifierError):
-    def __init__(self, destination: str, reason: str, *, retryable: bool):
+    def __init__(self, destination: str, reason: str, *, retryable: bool, retry_after: float | None = None):
         self.destination = destination
         self.retryable = retryable
+        self.retry_after = retry_after  # seconds the service asked us to wait (429 Retry-After), if any
         super().__init__(f"delivery to {destination!r} failed ({'retryable' if retryable else 'permanent'}): {reason}")
+
+
+class TicketGone(DeliveryError):
+    """The remembered ticket no longer exists (deleted by hand); the caller opens a new one and re-links."""
+
+    def __init__(self, destination: str, ticket: str):
+        super().__init__(destination, f"ticket {ticket} no longer exists", retryable=False)
+        self.ticket = ticket

@@ -2,7 +2,9 @@
 
 A template set is a folder holding ``subject.txt.j2``, ``body.txt.j2`` and ``body.html.j2``. The
 user's ``templates_dir`` (optional) is searched first, then the bundled ``templates/``, file by
-file, so a user may override just the subject of the default set. Templates are user input, so:
+file, so a user may override just the subject of the default set. Other channels keep their own sets
+(``templates/jira``: summary, description and comments) and render them one file at a time with
+`Renderer.render_template`, under the same rules. Templates are user input, so:
 
 * the environment is a `SandboxedEnvironment` (no ``__class__``/``_private`` access from a template);
 * ``StrictUndefined``: a typo'd variable fails loudly instead of rendering an empty string;
@@ -28,6 +30,7 @@ from jinja2.exceptions import TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from .destinations.base import Outgoing
+from .destinations.jira_markup import escape_wiki, wiki_link_target
 from .errors import NotifierError
 from .notification import ComplianceNotification, EvaluationResult
 from .resources import TEMPLATES_DIR
@@ -42,6 +45,7 @@ MAX_SUBJECT_CHARS = 180  # RFC 5322 advises 78-char lines; folded subjects beyon
 # anything a mail header, a log line or `str.splitlines()` could treat as a break.
 _CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_TEMPLATE_NAME = _SET_NAME  # one file inside a set: no '/' and no leading '.'
 
 # The tone of a transition, which the default HTML template turns into a colour.
 _TONE: dict[TransitionKind, str] = {
@@ -149,6 +153,10 @@ class Renderer:
             auto_reload=False,  # templates do not change under a running Lambda: skip the stat per render
             keep_trailing_newline=False,
         )
+        # Escapers for markup languages other than HTML, for the template sets that need them
+        # (templates/jira: Data Center wiki markup). Registered before any template is compiled.
+        self.environment.filters["jira_wiki"] = escape_wiki
+        self.environment.filters["jira_wiki_url"] = wiki_link_target
         self._compiled: dict[str, Template] = {}
         self._lock = threading.Lock()
 
@@ -156,6 +164,13 @@ class Renderer:
         context = message_context(outgoing)
         subject, text, html = (self._render(f"{_checked_set(template_set)}/{part}", context) for part in EMAIL_PARTS)
         return RenderedMessage(subject=header_safe(subject), text=text.strip() + "\n", html=html)
+
+    def render_template(self, template_set: str, name: str, context: dict[str, Any]) -> str:
+        """One template of a set (e.g. ``jira/description.cloud.json.j2``), with the same sandbox, strictness
+        and user-first search path as email; autoescaped only when `name` ends in ``.html.j2``."""
+        if not _TEMPLATE_NAME.fullmatch(name):
+            raise RenderError(f"template name {name!r} is not a valid file name")
+        return self._render(f"{_checked_set(template_set)}/{name}", context)
 
     def check(self, template_set: str) -> list[str]:
         """Compile (and trial-render with a sample notification) every template of a set; [] means fine."""
@@ -219,6 +234,11 @@ def _failing_location(exc: BaseException, name: str, roots: tuple[Path, ...]) ->
         if frame.filename.startswith(prefixes):
             return f"{frame.filename}, line {frame.lineno}"
     return name
+
+
+def sample_outgoing() -> Outgoing:
+    """The notification trial renders use; channels with their own template sets check them with it."""
+    return _sample_outgoing()
 
 
 def _sample_outgoing() -> Outgoing:
