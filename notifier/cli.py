@@ -196,8 +196,9 @@ def _print_text(name: str, outcome: Outcome, out: TextIO) -> None:
     if outcome.routes:
         out.write(f"  routes: {', '.join(outcome.routes)}\n")
     for delivery in outcome.deliveries:
+        ticket = f" {delivery.ticket_action} {delivery.ticket or ''}".rstrip() if delivery.ticket_action else ""
         error = f" ({delivery.error})" if delivery.error else ""
-        out.write(f"  -> {delivery.destination} [{delivery.type}]: {delivery.action}{error}\n")
+        out.write(f"  -> {delivery.destination} [{delivery.type}]: {delivery.action}{ticket}{error}\n")
 
 
 def _print_emails(outcome: Outcome, config: Any, renderer: Any) -> None:

@@ -1,21 +1,30 @@
-"""Deliver one notification to one destination: dedup → send (bounded retries) → record.
+"""Deliver one notification to one destination: claim → send or carry out the ticket action → record.
 
-Dedup is a pure decision (`should_send`) returning the reason not to send, Alertmanager style; the
-side effects (send, record) stay in `deliver`. Only a retryable DeliveryError is retried, and never
-past the deadline the caller gives (on Lambda: its remaining time minus a margin).
+    claim (state)  ──►  send (email, file)                 ──►  complete the claim
+                        or plan + execute the ticket action      (or release it when the send failed,
+                        (tickets.model.plan decides;              so a retry or replay does it once)
+                         the destination only executes)
+
+Only a retryable DeliveryError is retried, waiting what the service asked (Retry-After) or an
+exponential backoff, and never past the deadline the caller gives (on Lambda: its remaining time).
+`preview` answers the same questions without side effects, for `explain`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import NamedTuple
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple, cast
 
-from .destinations.base import Destination, DestinationSpec, Outgoing
-from .errors import DeliveryError
+from .destinations.base import Destination, DestinationSpec, Outgoing, TicketDestination
+from .errors import DeliveryError, TicketGone
 from .notification import ComplianceNotification
-from .state.base import StateStore
+from .state.base import ResourceKey, ResourceRecord, StateStore, utc_now
+from .tickets.model import TicketAction, TicketRef, TicketStatus, plan
+from .tickets.policy import is_ticketing, policy_of
+from .transition import TransitionKind
 
 ATTEMPTS = 3
 FIRST_BACKOFF_SECONDS = 0.5
@@ -26,52 +35,155 @@ class Delivery(NamedTuple):
 
     destination: str
     type: str
-    action: str  # sent | failed | dry_run | already_sent | would_send
+    # sent | failed | dry_run | already_sent | would_send; in explain, a ticketing destination shows
+    # its planned ticket action instead: open | comment | resolve | reopen | close | none
+    action: str
     error: str | None = None
     retryable: bool = False
+    ticket_action: str | None = None  # the ticket action carried out (run)
+    ticket: str | None = None  # the ticket's key after it (SEC-42, INC0010001)
 
     def to_json(self) -> dict[str, str]:
         record = {"destination": self.destination, "type": self.type, "action": self.action}
-        if self.error:
-            record["error"] = self.error
+        for name in ("ticket_action", "ticket", "error"):
+            value = getattr(self, name)
+            if value:
+                record[name] = value
         return record
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryContext:
+    """What every delivery of one notification shares."""
+
+    state: StateStore | None = None
+    record: ResourceRecord | None = None  # the resource's record as it was before this notification
+    now: datetime = field(default_factory=utc_now)
+    deadline: float | None = None  # time.monotonic() value not to retry past
+    sleep: Callable[[float], None] = time.sleep
 
 
 def should_send(spec: DestinationSpec, notification: ComplianceNotification, state: StateStore | None) -> str | None:
     """None when the notification should go out; otherwise the action that replaces sending."""
-    if state is not None and state.was_delivered(notification.content_key, spec.name):
-        return "already_sent"
     if spec.dry_run:
         return "dry_run"
+    if state is not None and state.was_delivered(notification.content_key, spec.name):
+        return "already_sent"
     return None
 
 
-def deliver(
-    destination: Destination,
-    outgoing: Outgoing,
-    state: StateStore | None,
-    *,
-    deadline: float | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+def preview(
+    spec: DestinationSpec, notification: ComplianceNotification, kind: TransitionKind, context: DeliveryContext
 ) -> Delivery:
-    spec = destination.spec
-    skip = should_send(spec, outgoing.notification, state)
+    """What `deliver` would do now, without doing anything."""
+    skip = should_send(spec, notification, context.state)
     if skip is not None:
         return Delivery(spec.name, spec.type, skip)
+    if is_ticketing(spec):
+        action = plan(kind, _ticket_of(context.record, spec.name), policy_of(spec), context.now)
+        return Delivery(spec.name, spec.type, action.value)
+    return Delivery(spec.name, spec.type, "would_send")
+
+
+def deliver(destination: Destination, outgoing: Outgoing, context: DeliveryContext) -> Delivery:
+    spec = destination.spec
+    if spec.dry_run:
+        return Delivery(spec.name, spec.type, "dry_run")
+    state, change_key = context.state, outgoing.notification.content_key
+    if state is not None and not state.claim_delivery(change_key, spec.name, now=context.now):
+        return Delivery(spec.name, spec.type, "already_sent")
+    try:
+        action, ticket = _with_retries(lambda: _send(destination, outgoing, context), context)
+    except DeliveryError as exc:
+        if state is not None:
+            state.release_delivery(change_key, spec.name)
+        return Delivery(spec.name, spec.type, "failed", str(exc), exc.retryable)
+    except BaseException:
+        if state is not None:
+            state.release_delivery(change_key, spec.name)
+        raise
+    if state is not None:
+        state.complete_delivery(change_key, spec.name, now=context.now)
+    return Delivery(spec.name, spec.type, "sent", ticket_action=action, ticket=ticket.key if ticket else None)
+
+
+def _with_retries(send: Callable[[], Any], context: DeliveryContext) -> Any:
     backoff = FIRST_BACKOFF_SECONDS
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            destination.send(outgoing)
+            return send()
         except DeliveryError as exc:
-            out_of_time = deadline is not None and time.monotonic() + backoff >= deadline
+            wait = exc.retry_after if exc.retry_after is not None else backoff
+            out_of_time = context.deadline is not None and time.monotonic() + wait >= context.deadline
             if not exc.retryable or attempt == ATTEMPTS or out_of_time:
-                return Delivery(spec.name, spec.type, "failed", str(exc), exc.retryable)
-            sleep(backoff)
+                raise
+            context.sleep(wait)
             backoff *= 2
-        else:
-            break
-    if state is not None:
-        state.record_delivery(
-            outgoing.notification.content_key, spec.name, datetime.now(UTC).isoformat(timespec="seconds")
-        )
-    return Delivery(spec.name, spec.type, "sent")
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _send(
+    destination: Destination, outgoing: Outgoing, context: DeliveryContext
+) -> tuple[str | None, TicketRef | None]:
+    if not is_ticketing(destination.spec):
+        destination.send(outgoing)
+        return None, None
+    return _ticket(cast(TicketDestination, destination), outgoing, context)
+
+
+def _ticket(
+    destination: TicketDestination, outgoing: Outgoing, context: DeliveryContext
+) -> tuple[str | None, TicketRef | None]:
+    spec, notification = destination.spec, outgoing.notification
+    key = ResourceKey.of(notification)
+    kind = outgoing.transition.kind
+    ticket = _ticket_of(context.record, spec.name)
+    action = plan(kind, ticket, destination.policy, context.now)
+    if action is TicketAction.OPEN and ticket is None:
+        found = destination.find_open(key.label)  # the store never knew it (or was lost): adopt, don't duplicate
+        if found is not None:
+            ticket, action = found, plan(kind, found, destination.policy, context.now)
+    updated = _execute(destination, action, ticket, outgoing, key.label, context.now)
+    if (
+        action in (TicketAction.COMMENT, TicketAction.REOPEN)
+        and updated is not None
+        and updated.status is not TicketStatus.OPEN
+    ):
+        # A person resolved or closed it since we last looked: decide once more on what the system says
+        # now, so this notification reopens or opens a ticket instead of waiting for the next one.
+        action = plan(kind, updated, destination.policy, context.now)
+        updated = _execute(destination, action, updated, outgoing, key.label, context.now) or updated
+    if updated is not None and context.state is not None:
+        context.state.set_ticket(key, spec.name, updated)
+    return action.value, updated
+
+
+def _execute(
+    destination: TicketDestination,
+    action: TicketAction,
+    ticket: TicketRef | None,
+    outgoing: Outgoing,
+    label: str,
+    now: datetime,
+) -> TicketRef | None:
+    if action is TicketAction.NONE:
+        return None
+    if action is TicketAction.OPEN or ticket is None:
+        return destination.open(outgoing, label)
+    step = {
+        TicketAction.COMMENT: destination.comment,
+        TicketAction.RESOLVE: destination.resolve,
+        TicketAction.REOPEN: destination.reopen,
+        TicketAction.CLOSE: destination.close,
+    }[action]
+    try:
+        return step(ticket, outgoing)
+    except TicketGone:
+        if action in (TicketAction.COMMENT, TicketAction.REOPEN):
+            return destination.open(outgoing, label)  # deleted by hand while still a problem: a new one, re-linked
+        # Nothing left to resolve or close: remember it as gone so a relapse opens a new ticket.
+        return ticket.with_status(TicketStatus.CLOSED, resolution="deleted", at=now.isoformat())
+
+
+def _ticket_of(record: ResourceRecord | None, destination: str) -> TicketRef | None:
+    return record.tickets.get(destination) if record is not None else None

@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from ..notification import ComplianceNotification
+from ..tickets.model import TicketPolicy, TicketRef
 from ..transition import Transition
+
+_DEFAULT_TEMPLATE_SETS = {"jira": "jira", "servicenow": "servicenow"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +27,8 @@ class DestinationSpec:
 
     @property
     def template_set(self) -> str:
-        return str(self.options.get("template", "default"))
+        """The configured set, else the type's own bundled one (`templates/jira`, ...; email uses `default`)."""
+        return str(self.options.get("template", _DEFAULT_TEMPLATE_SETS.get(self.type, "default")))
 
 
 class Outgoing(NamedTuple):
@@ -42,3 +46,26 @@ class Destination(Protocol):
     spec: DestinationSpec
 
     def send(self, outgoing: Outgoing) -> None: ...
+
+
+class TicketDestination(Protocol):
+    """A ticketing channel (Jira, ServiceNow). It executes the action `tickets.model.plan` chose; it never
+    decides one. Every method raises `DeliveryError` (classified by `destinations.http`) and nothing else;
+    `TicketGone` when the remembered ticket was deleted by hand."""
+
+    spec: DestinationSpec
+    policy: TicketPolicy
+
+    def find_open(self, label: str) -> TicketRef | None:
+        """The open ticket carrying this resource's label (JQL / correlation_id), when the store lost it."""
+        ...
+
+    def open(self, outgoing: Outgoing, label: str) -> TicketRef: ...
+
+    def comment(self, ticket: TicketRef, outgoing: Outgoing) -> TicketRef: ...
+
+    def resolve(self, ticket: TicketRef, outgoing: Outgoing) -> TicketRef: ...
+
+    def reopen(self, ticket: TicketRef, outgoing: Outgoing) -> TicketRef: ...
+
+    def close(self, ticket: TicketRef, outgoing: Outgoing) -> TicketRef: ...

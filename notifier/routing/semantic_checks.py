@@ -17,8 +17,9 @@ from typing import Any
 from .located_yaml import DocPath, LocatedDocument
 from .matchers import STRING_FIELDS, compile_pair_mask, glob_problem, has_glob
 
-AVAILABLE_TYPES = ("email", "file")
-NOT_YET_TYPES = frozenset({"jira", "servicenow", "webhook", "slack", "lambda"})
+AVAILABLE_TYPES = ("email", "file", "jira", "servicenow")
+NOT_YET_TYPES = frozenset({"webhook", "slack", "lambda"})
+EMAIL_TEMPLATE_TYPES = ("email", "file")  # the types whose template sets are email sets
 NOT_YET_ROUTE_KEYS = ("group_by", "group_window", "baseline")
 DEFAULT_TEMPLATE_SET = "default"
 _SET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # as in the schema and in render.py
@@ -181,8 +182,8 @@ def _check_templates(destinations: Mapping[str, Any], templates_dir: Path | None
     for name, spec in destinations.items():
         if not isinstance(spec, dict):
             continue
-        if spec.get("type") not in AVAILABLE_TYPES:
-            continue  # the channels not built yet will bring their own templates
+        if spec.get("type") not in EMAIL_TEMPLATE_TYPES:
+            continue  # ticketing channels check their own template sets when they are built
         template_set = spec.get("template", DEFAULT_TEMPLATE_SET)
         # A malformed name is the schema's to report; checking it here would report it twice.
         if isinstance(template_set, str) and _SET_NAME.fullmatch(template_set) and template_set not in first_user:

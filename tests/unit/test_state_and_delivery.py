@@ -1,18 +1,17 @@
-"""Dedup → send (bounded retries) → record, against both local state stores."""
+"""Claim → send (bounded retries, Retry-After honoured) → complete or release, on both local stores."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
-from notifier.delivery import ATTEMPTS, deliver, should_send
+from notifier.delivery import ATTEMPTS, DeliveryContext, deliver, should_send
 from notifier.destinations.base import DestinationSpec, Outgoing
 from notifier.envelopes import InboundMessage
-from notifier.errors import DeliveryError, NotifierError
+from notifier.errors import DeliveryError
 from notifier.notification import ComplianceNotification, parse
-from notifier.state import MemoryState, SqliteState, open_state
+from notifier.state import MemoryState, SqliteState
 from notifier.state.base import StateStore
 from notifier.transition import transition
 from tests.conftest import compliance_message
@@ -21,16 +20,19 @@ from tests.conftest import compliance_message
 class FlakyDestination:
     """A channel that fails a set number of times before it accepts (a fake, not a mock: it keeps what it got)."""
 
-    def __init__(self, failures: int, *, retryable: bool = True, dry_run: bool = False) -> None:
+    def __init__(
+        self, failures: int, *, retryable: bool = True, dry_run: bool = False, retry_after: float | None = None
+    ):
         self.spec = DestinationSpec("flaky", "file", {"dry_run": dry_run})
         self.failures = failures
         self.retryable = retryable
+        self.retry_after = retry_after
         self.received: list[Outgoing] = []
 
     def send(self, outgoing: Outgoing) -> None:
         if self.failures:
             self.failures -= 1
-            raise DeliveryError("flaky", "try later", retryable=self.retryable)
+            raise DeliveryError("flaky", "try later", retryable=self.retryable, retry_after=self.retry_after)
         self.received.append(outgoing)
 
 
@@ -45,71 +47,59 @@ def state(request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
     return MemoryState() if request.param == "memory" else SqliteState(tmp_path / "state.sqlite")
 
 
+def context(
+    state: StateStore | None, sleeps: list[float] | None = None, deadline: float | None = None
+) -> DeliveryContext:
+    return DeliveryContext(state=state, deadline=deadline, sleep=(sleeps if sleeps is not None else []).append)
+
+
 def test_sent_once_then_already_sent(state: StateStore) -> None:
     destination = FlakyDestination(0)
-    first = deliver(destination, outgoing(), state, sleep=lambda _: None)
-    again = deliver(destination, outgoing(), state, sleep=lambda _: None)
+    first = deliver(destination, outgoing(), context(state))
+    again = deliver(destination, outgoing(), context(state))
     assert (first.action, again.action) == ("sent", "already_sent")
     assert len(destination.received) == 1
+    assert state.was_delivered(outgoing().notification.content_key, "flaky")
 
 
-def test_retryable_failures_are_retried_then_succeed(state: StateStore) -> None:
+def test_retryable_failures_are_retried_with_backoff_then_succeed(state: StateStore) -> None:
     sleeps: list[float] = []
     destination = FlakyDestination(ATTEMPTS - 1)
-    result = deliver(destination, outgoing(), state, sleep=sleeps.append)
+    result = deliver(destination, outgoing(), context(state, sleeps))
     assert result.action == "sent" and len(destination.received) == 1
-    assert sleeps == [0.5, 1.0]  # exponential backoff between attempts
+    assert sleeps == [0.5, 1.0]
 
 
-def test_retries_are_bounded_and_nothing_is_recorded_on_failure(state: StateStore) -> None:
+def test_retry_after_from_the_service_is_honoured(state: StateStore) -> None:
+    sleeps: list[float] = []
+    assert deliver(FlakyDestination(1, retry_after=7.0), outgoing(), context(state, sleeps)).action == "sent"
+    assert sleeps == [7.0]
+
+
+def test_a_failed_delivery_releases_its_claim_so_a_retry_sends_once(state: StateStore) -> None:
     destination = FlakyDestination(ATTEMPTS)
-    result = deliver(destination, outgoing(), state, sleep=lambda _: None)
-    assert (result.action, result.retryable) == ("failed", True)
+    failed = deliver(destination, outgoing(), context(state))
+    assert (failed.action, failed.retryable) == ("failed", True)
     assert not state.was_delivered(outgoing().notification.content_key, "flaky")
+    assert deliver(destination, outgoing(), context(state)).action == "sent"
+    assert deliver(destination, outgoing(), context(state)).action == "already_sent"
+    assert len(destination.received) == 1
 
 
 def test_permanent_failure_is_not_retried(state: StateStore) -> None:
     sleeps: list[float] = []
-    result = deliver(FlakyDestination(1, retryable=False), outgoing(), state, sleep=sleeps.append)
+    result = deliver(FlakyDestination(1, retryable=False), outgoing(), context(state, sleeps))
     assert result.action == "failed" and not result.retryable and sleeps == []
 
 
 def test_no_retry_past_the_deadline(state: StateStore) -> None:
     sleeps: list[float] = []
-    result = deliver(FlakyDestination(1), outgoing(), state, deadline=0.0, sleep=sleeps.append)
+    result = deliver(FlakyDestination(1), outgoing(), context(state, sleeps, deadline=0.0))
     assert result.action == "failed" and sleeps == []
 
 
-def test_dry_run_sends_nothing() -> None:
+def test_dry_run_sends_nothing_and_claims_nothing(state: StateStore) -> None:
     destination = FlakyDestination(0, dry_run=True)
-    assert deliver(destination, outgoing(), None).action == "dry_run" and destination.received == []
-    assert should_send(destination.spec, outgoing().notification, None) == "dry_run"
-
-
-def test_sqlite_state_survives_reopening_and_read_only_never_writes(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
-    store = open_state(f"sqlite://{path}")
-    store.record_delivery("k", "d", "2026-01-01T00:00:00+00:00")
-    store.close()
-    reader = open_state(f"sqlite://{path}", read_only=True)
-    assert reader.was_delivered("k", "d") and not reader.was_delivered("k", "other")
-    with pytest.raises(Exception, match="readonly"):
-        reader.record_delivery("k2", "d", "now")
-    assert not (tmp_path / "missing.sqlite").exists()
-    assert isinstance(open_state(f"sqlite://{tmp_path / 'missing.sqlite'}", read_only=True), MemoryState)
-    assert not (tmp_path / "missing.sqlite").exists()
-
-
-def test_concurrent_recording_in_sqlite_keeps_one_row(tmp_path: Path) -> None:
-    store = SqliteState(tmp_path / "s.sqlite")
-    threads = [threading.Thread(target=store.record_delivery, args=("k", "d", f"t{i}")) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert store.was_delivered("k", "d")
-
-
-def test_unknown_state_url_is_a_clear_error() -> None:
-    with pytest.raises(NotifierError, match="expected sqlite:///path or memory://"):
-        open_state("redis://x")
+    assert deliver(destination, outgoing(), context(state)).action == "dry_run" and destination.received == []
+    assert should_send(destination.spec, outgoing().notification, state) == "dry_run"
+    assert not state.was_delivered(outgoing().notification.content_key, "flaky")
