@@ -24,7 +24,7 @@ from .notification import ComplianceNotification, Invalid, Skipped, parse
 from .outcome import Outcome, Status, message_type_of
 from .routing.tree import RouteHit, RouteTree
 from .state.base import HistoryEntry, Observation, ResourceKey, ResourceRecord, StateStore, judge, ordering_key
-from .transition import Transition, transition
+from .transition import Transition, TransitionKind, transition
 
 Connector = Callable[[DestinationSpec], Destination]
 Clock = Callable[[], datetime]
@@ -50,7 +50,7 @@ class Pipeline:
         self.clock = clock
         self._connect = connect
         self._connected: dict[str, Destination] = {}
-        self._stateless_previews: dict[str, Delivery] = {}
+        self._stateless_previews: dict[tuple[tuple[str, ...], TransitionKind], tuple[Delivery, ...]] = {}
 
     def process(self, message: InboundMessage, *, send: bool = True, deadline: float | None = None) -> Outcome:
         """Classify, guard, route and (when `send`) deliver one message. Never raises for bad input."""
@@ -99,7 +99,7 @@ class Pipeline:
             outgoing = Outgoing(parsed, change, routes, message.message_id)
             deliveries = tuple([self._deliver(self.specs[name], outgoing, context) for name in names])
         elif self.state is None:
-            deliveries = tuple([self._stateless_preview(self.specs[name], parsed, change) for name in names])
+            deliveries = self._stateless_previews_for(names, parsed, change)
         else:
             context = DeliveryContext(self.state, record, self.clock())
             deliveries = tuple([preview(self.specs[name], parsed, change.kind, context) for name in names])
@@ -107,14 +107,15 @@ class Pipeline:
         status: Status = "duplicate" if repeat and all(d.action == "already_sent" for d in deliveries) else "routed"
         return Outcome(message, status, COMPLIANCE_MESSAGE_TYPE, parsed, change, routes, deliveries)
 
-    def _stateless_preview(
-        self, spec: DestinationSpec, notification: ComplianceNotification, change: Transition
-    ) -> Delivery:
-        """Without state the preview depends on the destination (and, for tickets, the kind) alone: built once."""
-        cache_key = f"{spec.name}\0{change.kind}"
+    def _stateless_previews_for(
+        self, names: tuple[str, ...], notification: ComplianceNotification, change: Transition
+    ) -> tuple[Delivery, ...]:
+        """Without state a preview depends only on the destinations and the transition kind: built once each."""
+        cache_key = (names, change.kind)
         cached = self._stateless_previews.get(cache_key)
         if cached is None:
-            cached = preview(spec, notification, change.kind, DeliveryContext(now=self.clock()))
+            context = DeliveryContext(now=self.clock())
+            cached = tuple([preview(self.specs[name], notification, change.kind, context) for name in names])
             self._stateless_previews[cache_key] = cached
         return cached
 
