@@ -35,8 +35,9 @@ class Delivery(NamedTuple):
 
     destination: str
     type: str
-    # sent | failed | dry_run | already_sent | would_send; in explain, a ticketing destination shows
-    # its planned ticket action instead: open | comment | resolve | reopen | close | none
+    # run: sent | failed | dry-run | already_sent; explain: send | dry-run | already_sent, and a
+    # ticketing destination shows its planned ticket action instead: open | comment | resolve | reopen |
+    # close | none
     action: str
     error: str | None = None
     retryable: bool = False
@@ -66,7 +67,7 @@ class DeliveryContext:
 def should_send(spec: DestinationSpec, notification: ComplianceNotification, state: StateStore | None) -> str | None:
     """None when the notification should go out; otherwise the action that replaces sending."""
     if spec.dry_run:
-        return "dry_run"
+        return "dry-run"
     if state is not None and state.was_delivered(notification.content_key, spec.name):
         return "already_sent"
     return None
@@ -82,13 +83,13 @@ def preview(
     if is_ticketing(spec):
         action = plan(kind, _ticket_of(context.record, spec.name), policy_of(spec), context.now)
         return Delivery(spec.name, spec.type, action.value)
-    return Delivery(spec.name, spec.type, "would_send")
+    return Delivery(spec.name, spec.type, "send")
 
 
 def deliver(destination: Destination, outgoing: Outgoing, context: DeliveryContext) -> Delivery:
     spec = destination.spec
     if spec.dry_run:
-        return Delivery(spec.name, spec.type, "dry_run")
+        return Delivery(spec.name, spec.type, "dry-run")
     state, change_key = context.state, outgoing.notification.content_key
     if state is not None and not state.claim_delivery(change_key, spec.name, now=context.now):
         return Delivery(spec.name, spec.type, "already_sent")
@@ -104,6 +105,8 @@ def deliver(destination: Destination, outgoing: Outgoing, context: DeliveryConte
         raise
     if state is not None:
         state.complete_delivery(change_key, spec.name, now=context.now)
+    if not is_ticketing(spec) and action is not None:
+        return Delivery(spec.name, spec.type, action)  # what the channel reported instead of "sent"
     return Delivery(spec.name, spec.type, "sent", ticket_action=action, ticket=ticket.key if ticket else None)
 
 
@@ -126,8 +129,8 @@ def _send(
     destination: Destination, outgoing: Outgoing, context: DeliveryContext
 ) -> tuple[str | None, TicketRef | None]:
     if not is_ticketing(destination.spec):
-        destination.send(outgoing)
-        return None, None
+        outcome = destination.send(outgoing)  # None means plainly sent; a channel may say more (dry-run, blocked:…)
+        return outcome, None
     return _ticket(cast(TicketDestination, destination), outgoing, context)
 
 

@@ -149,7 +149,7 @@ class Pipeline:
         """Keep an invalid message with its reason, so someone can look at it; it is never retried for routing."""
         spec = self.specs[str(self.invalid_messages)]
         if not send:
-            return (Delivery(spec.name, spec.type, "would_send"),)
+            return (Delivery(spec.name, spec.type, "send"),)
         record = {
             "received_at": self.clock().isoformat(timespec="milliseconds"),
             "status": "invalid",

@@ -41,11 +41,12 @@ class Outgoing(NamedTuple):
 
 
 class Destination(Protocol):
-    """A connected channel. `send` raises `DeliveryError` (saying whether a retry can help), nothing else."""
+    """A connected channel. `send` raises `DeliveryError` (saying whether a retry can help), nothing else.
+    It returns None when it sent, or the action it took instead (e.g. "dry-run", "blocked:rate-limit")."""
 
     spec: DestinationSpec
 
-    def send(self, outgoing: Outgoing) -> None: ...
+    def send(self, outgoing: Outgoing) -> str | None: ...
 
 
 class TicketDestination(Protocol):

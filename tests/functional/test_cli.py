@@ -70,8 +70,8 @@ def test_explain_json_has_one_record_per_message_in_input_order(
     assert (routed["from"], routed["to"], routed["transition"]) == ("COMPLIANT", "NON_COMPLIANT", "violated")
     assert routed["routes"] == ["all-violations"]
     assert routed["deliveries"] == [
-        {"destination": "audit", "type": "file", "action": "would_send"},
-        {"destination": "mail", "type": "email", "action": "would_send"},
+        {"destination": "audit", "type": "file", "action": "send"},
+        {"destination": "mail", "type": "email", "action": "send"},
     ]
     assert records[1]["error"].startswith("$[0].Records[1].Sns.Message is not valid JSON")
     assert records[3]["message_type"] == "ConfigurationItemChangeNotification"
@@ -96,7 +96,7 @@ def test_explain_reads_state_but_never_writes_it(
     assert main(["run", event, "--config", config, "--state", state]) == 0
     capsys.readouterr()
     [after] = explain_json(capsys, event, "--config", config, "--state", state)
-    assert before["deliveries"] == [{"destination": "audit", "type": "file", "action": "would_send"}]
+    assert before["deliveries"] == [{"destination": "audit", "type": "file", "action": "send"}]
     assert (after["status"], after["deliveries"][0]["action"]) == ("duplicate", "already_sent")
 
 
@@ -106,7 +106,7 @@ def test_explain_text_shows_what_the_email_would_say(
     event = write(tmp_path / "e.json", compliance_message("ComplianceChangeNotification__02_"))
     assert main(["explain", event, "--config", config]) == 0
     out = capsys.readouterr().out
-    assert "ROUTED" in out and "mail [email]: would_send" in out
+    assert "ROUTED" in out and "mail [email]: send" in out
     assert "Subject:" in out and "retentionInDays is less than MinRetentionTime" in out
 
 

@@ -100,6 +100,6 @@ def test_no_retry_past_the_deadline(state: StateStore) -> None:
 
 def test_dry_run_sends_nothing_and_claims_nothing(state: StateStore) -> None:
     destination = FlakyDestination(0, dry_run=True)
-    assert deliver(destination, outgoing(), context(state)).action == "dry_run" and destination.received == []
-    assert should_send(destination.spec, outgoing().notification, state) == "dry_run"
+    assert deliver(destination, outgoing(), context(state)).action == "dry-run" and destination.received == []
+    assert should_send(destination.spec, outgoing().notification, state) == "dry-run"
     assert not state.was_delivered(outgoing().notification.content_key, "flaky")
