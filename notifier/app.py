@@ -55,10 +55,17 @@ def build_pipeline(
 
 
 def pipeline_from_environment() -> Pipeline:
+    """The Lambda's cold start: config, then every secret reference resolved once (a reference that does not
+    resolve fails here, naming it, rather than at the first notification), then the state store."""
+    from .secret_references import require_resolvable
+    from .secrets import SecretResolver
+
     reference = os.environ.get("NOTIFIER_CONFIG")
     if not reference:
         raise NotifierError("NOTIFIER_CONFIG is not set: point it at the routing config (path, s3:// or ssm:)")
-    return build_pipeline(load_config_reference(reference), state=open_state(default_state_url()))
+    config = load_config_reference(reference)
+    require_resolvable(config.destinations, SecretResolver(), config.source)
+    return build_pipeline(config, state=open_state(default_state_url()))
 
 
 def _boto3_client(service: str, region: str | None) -> Any:

@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
 
     check = command("check-config", _check_config, "validate a routing config; report every problem at once")
     check.add_argument("config", type=Path)
+    check.add_argument(
+        "--resolve-secrets", action="store_true", help="also resolve every secret reference"
+    )
 
     run = command("run", _run, "process inputs for real: deliver and record state")
     run.add_argument("inputs", nargs="+", metavar="INPUT")
@@ -148,12 +151,19 @@ def _check_config(args: argparse.Namespace) -> int:
         print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return 1
     check = check_config(text, str(path), path.parent)
-    for problem in check.problems:
+    problems = list(check.problems)
+    if args.resolve_secrets and not problems:
+        from .routing.config import parse_config
+        from .secret_references import unresolvable
+        from .secrets import SecretResolver
+
+        problems = unresolvable(parse_config(text, str(path), path.parent).destinations, SecretResolver(), str(path))
+    for problem in problems:
         print(f"error: {problem}")
     for warning in check.warnings:
         print(f"warning: {warning}")
-    if check.problems:
-        print(f"{len(check.problems)} problem(s) in {path}", file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) in {path}", file=sys.stderr)
         return 1
     print(f"{path}: OK")
     return 0
