@@ -1,5 +1,5 @@
 """What the pipeline remembers between notifications: one record per resource, per-destination
-delivery claims, and an append-only history.
+delivery claims, an append-only history, and counted events (rate limits, circuit breakers).
 
     ResourceKey (account, region, rule, resource type, resource id)
       └── ResourceRecord: newest ordering key seen, its compliance, when it first went
@@ -31,6 +31,9 @@ from ..transition import Compliance
 CLAIM_LEASE = timedelta(minutes=15)
 # How long history entries live in DynamoDB (its TTL attribute); SQLite keeps them until pruned.
 HISTORY_TTL = timedelta(days=400)
+# How long counted events (`record_event`) are kept: every backend may forget older ones, so no window
+# counted over may be longer (the remediation guard refuses a longer breaker window at build time).
+EVENT_RETENTION = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,18 @@ class StateStore(Protocol):
 
     def history(self, key: ResourceKey | None = None) -> list[HistoryEntry]:
         """Oldest first; every resource's when `key` is None."""
+        ...
+
+    def record_event(self, bucket: str, *, at: datetime) -> None:
+        """Count one event in `bucket` (e.g. "remediation:<destination>:all"), kept for EVENT_RETENTION.
+
+        Counting then recording is two steps, not one atomic check-and-add: callers that enforce a limit
+        with `count_events` then `record_event` may overshoot it by the number of processes racing
+        between the two (see `remediation.guard`, which explains why that is acceptable there)."""
+        ...
+
+    def count_events(self, bucket: str, *, since: datetime) -> int:
+        """Events recorded in `bucket` at or after `since` (at most EVENT_RETENTION ago). Read-only."""
         ...
 
     def close(self) -> None: ...

@@ -37,6 +37,8 @@ from .dynamodb_table import (
     HISTORY_PREFIX,
     claim_key,
     create_table,
+    event_item,
+    event_pk,
     history_entry_from_item,
     history_item,
     record_from_item,
@@ -209,6 +211,29 @@ class DynamoDbState:
         else:
             items = self._pages("scan", FilterExpression="begins_with(sk, :hist)", ExpressionAttributeValues=prefix)
         return sorted((history_entry_from_item(item) for item in items), key=history_order)
+
+    # -- counted events --------------------------------------------------------------------------------
+
+    def record_event(self, bucket: str, *, at: datetime) -> None:
+        self._refuse_if_read_only("record an event")
+        self._call("put_item", Item=event_item(bucket, at))
+
+    def count_events(self, bucket: str, *, since: datetime) -> int:
+        """Select=COUNT on the bucket's partition from `since` on: DynamoDB counts, no item comes back."""
+        request: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND sk >= :since",
+            "ExpressionAttributeValues": {":pk": text(event_pk(bucket)), ":since": text(utc_text(since))},
+            "Select": "COUNT",
+        }
+        if self._page_size is not None:
+            request["Limit"] = self._page_size
+        total = 0
+        while True:  # a count stops at 1 MB of matched items per page, like any Query
+            page = self._call("query", ConsistentRead=True, **request)
+            total += int(page.get("Count", 0))
+            if "LastEvaluatedKey" not in page:
+                return total
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def close(self) -> None:
         if self._owns_client and self._client is not None:

@@ -1,13 +1,16 @@
 """The DynamoDB table behind `DynamoDbState`: its layout, its creation, and what its errors mean.
 
-One table, string keys `pk` (partition) and `sk` (sort), TTL on `expires_at` (history items only):
+One table, string keys `pk` (partition) and `sk` (sort), TTL on `expires_at` (history and events):
 
     pk                     sk                                          item
     RES#<ResourceKey.id>   STATE                                       resource record, `tickets` a map
     RES#<ResourceKey.id>   HIST#<ordering_key>#<recorded_at>#<uuid4>   history entry, expires_at = now + TTL
     DLV#<change_key>       <destination>                               delivery claim: claimed | done
+    EVT#<bucket>           <utc_text(at)>#<uuid4>                      counted event, expires_at = at + EVENT_RETENTION
 
-A resource's record and its history share a partition, so one Query returns its history in order.
+A resource's record and its history share a partition, so one Query returns its history in order; a
+bucket's events share one, so counting them is one Query on a range of `sk` (TTL deletes lazily, up to
+days late, so the range, not the TTL, is what keeps old events out of a count).
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from typing import Any
 
 from ..errors import NotifierError
 from ..transition import Compliance
-from .base import HistoryEntry, Observation, ResourceKey, ResourceRecord
-from .shared import ticket_from_plain
+from .base import EVENT_RETENTION, HistoryEntry, Observation, ResourceKey, ResourceRecord
+from .shared import ticket_from_plain, utc_text
 
 TTL_ATTRIBUTE = "expires_at"
 KEY_ATTRIBUTES = ("account", "region", "rule", "resource_type", "resource_id")
@@ -47,6 +50,19 @@ def claim_key(change_key: str, destination: str) -> dict[str, Any]:
 
 def resource_pk(key: ResourceKey) -> str:
     return f"RES#{key.id}"
+
+
+def event_pk(bucket: str) -> str:
+    return f"EVT#{bucket}"
+
+
+def event_item(bucket: str, at: datetime) -> dict[str, Any]:
+    # The uuid keeps two events of the same instant apart (two resources remediated in one microsecond).
+    return {
+        "pk": text(event_pk(bucket)),
+        "sk": text(f"{utc_text(at)}#{uuid.uuid4()}"),
+        TTL_ATTRIBUTE: {"N": str(int((at + EVENT_RETENTION).timestamp()))},
+    }
 
 
 def record_update(after: ResourceRecord, *, expected: ResourceRecord | None) -> dict[str, Any]:

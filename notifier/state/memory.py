@@ -10,6 +10,7 @@ from datetime import datetime
 from ..notification import ComplianceNotification
 from ..tickets.model import TicketRef
 from .base import HistoryEntry, Observation, ResourceKey, ResourceRecord, judge, ordering_key, updated_record
+from .event_log import EventLog
 from .shared import ClaimStatus, claim_available, history_order, missing_record, read_only_refusal, utc_text
 
 
@@ -26,6 +27,7 @@ class MemoryState:
         self._records: dict[str, ResourceRecord] = {}  # by ResourceKey.id
         self._claims: dict[tuple[str, str], _Claim] = {}  # by (change_key, destination)
         self._history: list[HistoryEntry] = []
+        self._events = EventLog()  # has its own lock: counting never waits on record-level work
         self._lock = threading.Lock()
 
     def observe(self, notification: ComplianceNotification) -> tuple[Observation, ResourceRecord | None]:
@@ -90,6 +92,13 @@ class MemoryState:
         with self._lock:
             entries = [entry for entry in self._history if key is None or entry.key == key]
         return sorted(entries, key=history_order)  # stable: equal keys keep insertion order
+
+    def record_event(self, bucket: str, *, at: datetime) -> None:
+        self._refuse_if_read_only("record an event")
+        self._events.record_event(bucket, at=at)
+
+    def count_events(self, bucket: str, *, since: datetime) -> int:
+        return self._events.count_events(bucket, since=since)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from ..errors import NotifierError
 from ..tickets.model import TicketRef, TicketStatus
-from .base import CLAIM_LEASE, HistoryEntry, ResourceKey
+from .base import CLAIM_LEASE, EVENT_RETENTION, HistoryEntry, ResourceKey
 
 
 class ClaimStatus(StrEnum):
@@ -33,6 +33,12 @@ def utc_text(moment: datetime) -> str:
 def lease_cutoff(now: datetime) -> str:
     """A claim taken before this instant is presumed abandoned."""
     return utc_text(now - CLAIM_LEASE)
+
+
+def expired_events_before(at: datetime) -> str:
+    """Events recorded before this instant are past EVENT_RETENTION: a backend recording at `at` may
+    delete them (SQLite and memory prune the written bucket; DynamoDB lets its TTL do it)."""
+    return utc_text(at - EVENT_RETENTION)
 
 
 def claim_available(status: str | None, claimed_at: str | None, now: datetime) -> bool:

@@ -8,6 +8,8 @@ so two processes can never both see a change as FRESH or both win a claim. WAL l
     resources        one row per ResourceKey; tickets as JSON {destination: TicketRef fields}
     delivery_claims  (change_key, destination) -> claimed | done, with claimed_at and completed_at
     history          append-only, one row per notification judged; kept until pruned by hand
+    events           counted events (bucket, time); a bucket's rows older than EVENT_RETENTION are
+                     deleted whenever that bucket is written
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .base import HistoryEntry, Observation, ResourceKey, ResourceRecord, judge,
 from .shared import (
     ClaimStatus,
     claim_available,
+    expired_events_before,
     missing_record,
     read_only_refusal,
     tickets_from_plain,
@@ -77,6 +80,12 @@ CREATE TABLE IF NOT EXISTS history (
     actions       TEXT NOT NULL         -- JSON {destination: action}
 );
 CREATE INDEX IF NOT EXISTS history_by_resource ON history (resource, ordering_key, recorded_at);
+CREATE TABLE IF NOT EXISTS events (
+    seq    INTEGER PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    at     TEXT NOT NULL                -- utc_text: string order is time order
+);
+CREATE INDEX IF NOT EXISTS events_by_bucket ON events (bucket, at);
 """
 
 # The first release kept only `deliveries` (every row a completed send): carried over as done claims,
@@ -101,6 +110,7 @@ class SqliteState:
             self._db = self._connect()
             # A read-only open of a file from an older release (or an empty one) reads as an empty store.
             self._has_schema = _table_exists(self._db, "resources")
+            self._has_events = _table_exists(self._db, "events")  # absent in files of older releases
         except sqlite3.Error as error:  # also "file is not a database", found only at the first query
             raise NotifierError(f"cannot open the state file {path}: {error}") from error
 
@@ -222,6 +232,21 @@ class SqliteState:
         with self._lock:
             rows = self._read(query, parameters).fetchall()
         return [_history_entry(row) for row in rows]
+
+    def record_event(self, bucket: str, *, at: datetime) -> None:
+        self._refuse_if_read_only("record an event")
+        expired = expired_events_before(at)
+        with self._lock, self._transaction(self._db) as db:
+            db.execute("INSERT INTO events (bucket, at) VALUES (?, ?)", (bucket, utc_text(at)))
+            db.execute("DELETE FROM events WHERE bucket = ? AND at < ?", (bucket, expired))  # by the index
+
+    def count_events(self, bucket: str, *, since: datetime) -> int:
+        if not self._has_events:
+            return 0
+        query = "SELECT count(*) FROM events WHERE bucket = ? AND at >= ?"
+        with self._lock:
+            row = self._read(query, (bucket, utc_text(since))).fetchone()
+        return int(row[0])
 
     def close(self) -> None:
         with self._lock:
