@@ -44,6 +44,7 @@ def build_pipeline(
         renderer=Renderer(config.templates_dir),
         secrets=SecretResolver(),
         client_factory=client_factory or default_client_factory,
+        state=state,
     )
     return Pipeline(
         config.tree,

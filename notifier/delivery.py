@@ -83,6 +83,10 @@ def preview(
     if is_ticketing(spec):
         action = plan(kind, _ticket_of(context.record, spec.name), policy_of(spec), context.now)
         return Delivery(spec.name, spec.type, action.value)
+    if spec.type == "lambda":  # the guard rails decide: invoke | dry-run | blocked:<reason> | none
+        from .destinations.remediation import preview_action
+
+        return Delivery(spec.name, spec.type, preview_action(spec, notification, kind, context.state, context.now))
     return Delivery(spec.name, spec.type, "send")
 
 

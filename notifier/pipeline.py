@@ -98,9 +98,9 @@ class Pipeline:
             context = DeliveryContext(self.state, record, self.clock(), deadline)
             outgoing = Outgoing(parsed, change, routes, message.message_id)
             deliveries = tuple([self._deliver(self.specs[name], outgoing, context) for name in names])
-        elif self.state is None:
+        elif self.state is None and not any(self.specs[name].type == "lambda" for name in names):
             deliveries = self._stateless_previews_for(names, parsed, change)
-        else:
+        else:  # with a store, or a remediation guard that depends on the rule, account and resource
             context = DeliveryContext(self.state, record, self.clock())
             deliveries = tuple([preview(self.specs[name], parsed, change.kind, context) for name in names])
         repeat = observation is Observation.REPEAT

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .destinations.base import DestinationSpec
 from .errors import ConfigError, ConfigProblem, SecretError
-from .secrets import SecretResolver
+from .secrets import SecretResolver, is_secret_reference
 
 SECRET_KEYS = ("password", "token", "client_secret", "secrets", "webhook_url")
 
@@ -34,6 +34,11 @@ def secret_uses(destinations: Mapping[str, DestinationSpec]) -> Iterator[SecretU
                 for index, item in enumerate(value):
                     if isinstance(item, str):
                         yield SecretUse(name, f"{key}[{index}]", item)
+        headers = spec.options.get("headers")
+        if isinstance(headers, dict):  # a webhook header's value may be a literal or a reference
+            for header, value in headers.items():
+                if isinstance(value, str) and is_secret_reference(value):
+                    yield SecretUse(name, f"headers.{header}", value)
 
 
 def unresolvable(

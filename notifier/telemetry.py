@@ -55,8 +55,9 @@ def log_outcomes(outcomes: Iterable[Outcome]) -> None:
 
 
 def count(outcomes: Iterable[Outcome]) -> Counter[tuple[str, str, str]]:
-    """(metric, dimension name, dimension value) → count: received, skipped, invalid, routed, unrouted
-    by rule; delivered and failed by destination."""
+    """(metric, dimension name, dimension value) → count: received by source; skipped and invalid by
+    message type; routed, unrouted, duplicate, stale by rule; delivered and failed by destination;
+    blocked (remediations a guard rail stopped) by reason."""
     counts: Counter[tuple[str, str, str]] = Counter()
     for outcome in outcomes:
         counts["received", "source", outcome.message.source] += 1
@@ -66,10 +67,12 @@ def count(outcomes: Iterable[Outcome]) -> Counter[tuple[str, str, str]]:
         else:
             counts[outcome.status, "rule", rule] += 1
         for delivery in outcome.deliveries:
-            if delivery.action == "sent":
+            if delivery.action in ("sent", "invoked"):
                 counts["delivered", "destination", delivery.destination] += 1
             elif delivery.action == "failed":
                 counts["failed", "destination", delivery.destination] += 1
+            elif delivery.action.startswith("blocked:"):  # a guard rail stopped a remediation
+                counts["blocked", "reason", delivery.action.removeprefix("blocked:")] += 1
     return counts
 
 

@@ -50,18 +50,27 @@ class HttpChannel:
         params: Mapping[str, str] | None = None,
         not_found: DeliveryError | None = None,
         form: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        expect_json: bool = True,
+        label: str | None = None,
     ) -> Any:
         """Send; return the decoded JSON body (None for 204). Raise DeliveryError classified once, here.
         `not_found` is raised on a 404 (e.g. TicketGone) instead of the generic permanent error.
-        `form` sends an application/x-www-form-urlencoded body instead of JSON (OAuth token endpoints)."""
-        what = f"{method} {path}"
+        `form` sends an application/x-www-form-urlencoded body instead of JSON (OAuth token endpoints).
+        `body` sends these exact bytes (a signed webhook: the bytes signed are the bytes sent), with the
+        caller's Content-Type among `headers` (added to the session's for this request only).
+        `expect_json=False` accepts any 2xx answer and returns its text (Slack answers "ok" as text/plain).
+        `label` names the call in errors instead of "METHOD path", for a path that is itself a secret."""
+        what = label or f"{method} {path}"
         try:
             response = self.session.request(
                 method,
                 self.base_url + path,
                 json=json_body,
-                data=form,
+                data=form if form is not None else body,
                 params=params,
+                headers=headers,
                 timeout=self.timeout,
                 allow_redirects=False,
             )
@@ -73,14 +82,16 @@ class HttpChannel:
             raise DeliveryError(self.destination, reason, retryable=True) from None
         except requests.RequestException as exc:
             raise DeliveryError(self.destination, f"{what}: {type(exc).__name__}", retryable=False) from None
-        return self._answer(response, what, not_found)
+        return self._answer(response, what, not_found, expect_json)
 
-    def _answer(self, response: requests.Response, what: str, not_found: DeliveryError | None) -> Any:
+    def _answer(
+        self, response: requests.Response, what: str, not_found: DeliveryError | None, expect_json: bool = True
+    ) -> Any:
         status = response.status_code
         if status == 404 and not_found is not None:
             raise not_found
         if 200 <= status < 300:
-            return self._json(response, what)
+            return self._json(response, what) if expect_json else response.text
         detail = f"{what} answered {status}"
         if status == 429:
             wait = retry_after_seconds(response.headers)
@@ -133,12 +144,13 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
 
 
 def vendor_error(response: requests.Response) -> str:
-    """The vendor's own words, briefly: Jira's errorMessages/errors, ServiceNow's error.message/detail."""
+    """The vendor's own words, briefly: Jira's errorMessages/errors, ServiceNow's error.message/detail —
+    with every credential we sent cut out, since a careless server may echo our request back."""
     try:
         body = response.json()
     except ValueError:
         text = response.text.strip().replace("\n", " ")
-        return f": {text[:_BODY_SHOWN]}" if text else ""
+        return f": {_scrubbed(text, response)[:_BODY_SHOWN]}" if text else ""
     parts: list[str] = []
     if isinstance(body, dict):
         parts.extend(str(m) for m in body.get("errorMessages") or [])
@@ -149,7 +161,30 @@ def vendor_error(response: requests.Response) -> str:
         if isinstance(error, dict):
             parts.extend(str(error[k]) for k in ("message", "detail") if error.get(k))
     text = "; ".join(parts) or json.dumps(body)
-    return f": {text[:_BODY_SHOWN]}"
+    return f": {_scrubbed(text, response)[:_BODY_SHOWN]}"
+
+
+# Request headers whose values are never secret and are worth keeping in an echoed error.
+_HARMLESS_HEADERS = frozenset({"accept", "accept-encoding", "connection", "content-type", "content-length", "host",
+                               "user-agent", "webhook-timestamp"})  # fmt: skip
+_MIN_SECRET_LENGTH = 6  # shorter values (e.g. "1") would scrub ordinary words
+
+
+def _scrubbed(text: str, response: requests.Response) -> str:
+    """Remove what we sent that may be secret (header values, auth tokens, the URL path) from vendor text."""
+    request = response.request
+    secrets: set[str] = set()
+    for name, value in (request.headers or {}).items():
+        if name.lower() in _HARMLESS_HEADERS or not isinstance(value, str):
+            continue
+        secrets.add(value)
+        secrets.update(part for part in value.split() if len(part) >= _MIN_SECRET_LENGTH)  # "Basic <token>"
+    if request.path_url and len(request.path_url) > 1:
+        secrets.add(request.path_url)  # a Slack webhook's path is its secret
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= _MIN_SECRET_LENGTH:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _looks_like_date(value: str) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import NotifierError
 from ..render import Renderer
 from ..secrets import SecretResolver
+from ..state.base import StateStore
 from .base import Destination, DestinationSpec
 
 ClientFactory = Callable[[str, str | None], Any]
@@ -69,6 +70,8 @@ class BuildContext:
     client_factory: ClientFactory = default_client_factory
     # Trust for SMTP TLS; None means the system's CA bundle (tests inject a trustme CA).
     smtp_ssl_context: ssl.SSLContext | None = None
+    # The pipeline's state store: the remediation channel keeps its rate-limit and breaker counts there.
+    state: StateStore | None = None
 
 
 def build_destination(spec: DestinationSpec, context: BuildContext) -> Destination:

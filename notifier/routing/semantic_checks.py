@@ -17,8 +17,8 @@ from typing import Any
 from .located_yaml import DocPath, LocatedDocument
 from .matchers import STRING_FIELDS, compile_pair_mask, glob_problem, has_glob
 
-AVAILABLE_TYPES = ("email", "file", "jira", "servicenow")
-NOT_YET_TYPES = frozenset({"webhook", "slack", "lambda"})
+AVAILABLE_TYPES = ("email", "file", "jira", "servicenow", "webhook", "slack", "lambda")
+NOT_YET_TYPES: frozenset[str] = frozenset()
 EMAIL_TEMPLATE_TYPES = ("email", "file")  # the types whose template sets are email sets
 NOT_YET_ROUTE_KEYS = ("group_by", "group_window", "baseline")
 DEFAULT_TEMPLATE_SET = "default"
@@ -87,6 +87,22 @@ def _check_destination_types(destinations: Mapping[str, Any], findings: Findings
                 f"destination type {kind!r} is not available in this version yet "
                 f"(available: {', '.join(AVAILABLE_TYPES)})"
             )))
+        elif kind == "lambda":
+            _check_guard_rails(name, spec, findings)
+
+
+def _check_guard_rails(name: str, spec: dict[str, Any], findings: Findings) -> None:
+    """What the schema cannot say about a remediation's guard rails (globs, windows, ARN vs region)."""
+    from ..destinations.base import DestinationSpec
+    from ..errors import NotifierError
+    from ..remediation.guard import GuardSettings
+
+    try:
+        GuardSettings.from_spec(DestinationSpec(name, "lambda", {k: v for k, v in spec.items() if k != "type"}))
+    except NotifierError as exc:
+        findings.errors.append((("destinations", name), str(exc).removeprefix(f"destination {name!r}: ")))
+    except (TypeError, ValueError, AttributeError):
+        pass  # a malformed value the schema has already reported
 
 
 class _RouteWalk:
