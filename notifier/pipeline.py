@@ -24,6 +24,7 @@ from .notification import ComplianceNotification, Invalid, Skipped, parse
 from .outcome import Outcome, Status, message_type_of
 from .routing.tree import RouteHit, RouteTree
 from .state.base import HistoryEntry, Observation, ResourceKey, ResourceRecord, StateStore, judge, ordering_key
+from .state.event_log import EventLog
 from .transition import Transition, TransitionKind, transition
 
 Connector = Callable[[DestinationSpec], Destination]
@@ -50,6 +51,7 @@ class Pipeline:
         self.clock = clock
         self._connect = connect
         self._connected: dict[str, Destination] = {}
+        self._alert_log = EventLog()  # breaker alerts' once-per-window memory when there is no state store
         self._stateless_previews: dict[tuple[tuple[str, ...], TransitionKind], tuple[Delivery, ...]] = {}
 
     def process(self, message: InboundMessage, *, send: bool = True, deadline: float | None = None) -> Outcome:
@@ -69,9 +71,7 @@ class Pipeline:
             self._record_history(outcome, observation)
         return outcome
 
-    def _observe(
-        self, notification: ComplianceNotification, send: bool
-    ) -> tuple[Observation, ResourceRecord | None]:
+    def _observe(self, notification: ComplianceNotification, send: bool) -> tuple[Observation, ResourceRecord | None]:
         assert self.state is not None
         if send:
             return self.state.observe(notification)
@@ -98,6 +98,7 @@ class Pipeline:
             context = DeliveryContext(self.state, record, self.clock(), deadline)
             outgoing = Outgoing(parsed, change, routes, message.message_id)
             deliveries = tuple([self._deliver(self.specs[name], outgoing, context) for name in names])
+            deliveries += self._breaker_alerts(deliveries, outgoing, context)
         elif self.state is None and not any(self.specs[name].type == "lambda" for name in names):
             deliveries = self._stateless_previews_for(names, parsed, change)
         else:  # with a store, or a remediation guard that depends on the rule, account and resource
@@ -128,6 +129,30 @@ class Pipeline:
             # Only the class name: an unexpected message could carry anything, secrets included.
             reason = f"unexpected {type(exc).__name__} in the {spec.type} channel"
             return Delivery(spec.name, spec.type, "failed", reason, retryable=True)
+
+    def _breaker_alerts(
+        self, deliveries: tuple[Delivery, ...], outgoing: Outgoing, context: DeliveryContext
+    ) -> tuple[Delivery, ...]:
+        """A tripped remediation breaker is news: tell its `breaker.notify` destinations, once per window."""
+        alerts: list[Delivery] = []
+        for tripped in (d for d in deliveries if d.action == "blocked:circuit-breaker"):
+            from .remediation.guard import GuardSettings
+
+            settings = GuardSettings.from_spec(self.specs[tripped.destination])
+            bucket = f"breaker-alert:{tripped.destination}"
+            counts = self.state if self.state is not None else self._alert_log
+            if not settings.breaker_notify or counts.count_events(bucket, since=context.now - settings.breaker_window):
+                continue
+            counts.record_event(bucket, at=context.now)
+            alert = outgoing._replace(routes=(f"circuit-breaker:{tripped.destination}",))
+            for name in settings.breaker_notify:
+                # No claim: the alert is not the change itself, and the window already makes it once. Its
+                # failure is logged but does not make the message retried: the alert has had its one chance.
+                sent = self._deliver(self.specs[name], alert, DeliveryContext(None, None, context.now))
+                alerts.append(
+                    sent._replace(action="breaker-alert" if sent.action != "failed" else "breaker-alert-failed")
+                )
+        return tuple(alerts)
 
     def _record_history(self, outcome: Outcome, observation: Observation) -> None:
         assert self.state is not None and outcome.notification is not None and outcome.transition is not None
@@ -185,4 +210,3 @@ def _used(hits: tuple[RouteHit, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]
     routes = tuple(dict.fromkeys(hit.route for hit in hits))
     destinations = tuple(dict.fromkeys(name for hit in hits for name in hit.destinations))
     return routes, destinations
-

@@ -110,6 +110,7 @@ class GuardSettings:
     max_per_hour: int  # remediations per rule per sliding hour; 0 stops them all (a kill switch)
     breaker_max: int
     breaker_window: timedelta
+    breaker_notify: tuple[str, ...] = ()  # destinations told when the breaker trips, once per window
 
     @classmethod
     def from_spec(cls, spec: DestinationSpec) -> GuardSettings:
@@ -131,8 +132,8 @@ class GuardSettings:
             # is how a fixer deletes the wrong thing. The route alone is too easy to widen by accident.
             raise problem("mode enforce needs allow_rules: name the rules this function may remediate")
         breaker = options.get("breaker") or {}
-        if not isinstance(breaker, Mapping) or set(breaker) - {"max", "window"}:
-            raise problem("breaker takes only max (a count) and window (a duration)")
+        if not isinstance(breaker, Mapping) or set(breaker) - {"max", "window", "notify"}:
+            raise problem("breaker takes only max (a count), window (a duration) and notify (destinations)")
         return cls(
             destination=name,
             function=function,
@@ -145,6 +146,7 @@ class GuardSettings:
             max_per_hour=_count(options.get("max_per_hour", DEFAULT_MAX_PER_HOUR), "max_per_hour", 0, problem),
             breaker_max=_count(breaker.get("max", DEFAULT_BREAKER_MAX), "breaker.max", 1, problem),
             breaker_window=_window(breaker.get("window"), problem),
+            breaker_notify=tuple(_strings(breaker.get("notify", []), "breaker.notify", problem)),
         )
 
 

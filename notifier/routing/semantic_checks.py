@@ -48,6 +48,7 @@ def semantic_findings(document: LocatedDocument, base_dir: Path) -> Findings:
         findings.errors.append((("silences",), "silences are not available in this version yet"))
     used = _RouteWalk(destinations, findings, document).run(data.get("routes"))
     used |= _check_invalid_messages(data.get("invalid_messages"), destinations, findings)
+    used |= _check_breaker_notify(destinations, findings)
     for name in destinations:
         if name not in used:
             findings.warnings.append((("destinations", name), f"destination {name!r} is defined but no route uses it"))
@@ -59,6 +60,22 @@ def semantic_findings(document: LocatedDocument, base_dir: Path) -> Findings:
     else:
         _check_templates(destinations, templates_dir, findings)
     return findings
+
+
+def _check_breaker_notify(destinations: Mapping[str, Any], findings: Findings) -> set[str]:
+    """A remediation's breaker.notify names destinations that must exist (and are thereby in use)."""
+    named: set[str] = set()
+    for name, spec in destinations.items():
+        breaker = spec.get("breaker") if isinstance(spec, dict) else None
+        notify = breaker.get("notify") if isinstance(breaker, dict) else None
+        for index, target in enumerate(notify if isinstance(notify, list) else []):
+            if not isinstance(target, str):
+                continue
+            named.add(target)
+            if target not in destinations:
+                path = ("destinations", name, "breaker", "notify", index)
+                findings.errors.append((path, f"names the destination {target!r}, which is not defined"))
+    return named
 
 
 def _check_invalid_messages(name: Any, destinations: Mapping[str, Any], findings: Findings) -> set[str]:
