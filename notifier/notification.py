@@ -51,6 +51,17 @@ class ComplianceNotification(NamedTuple):
     def old_compliance(self) -> Compliance:
         return self.old.compliance if self.old is not None else Compliance.NONE
 
+    def identity(self) -> dict[str, str | None]:
+        """Which rule judged which resource where: the part every document we emit starts with."""
+        return {
+            "account": self.account,
+            "region": self.region,
+            "rule": self.rule,
+            "rule_arn": self.rule_arn,
+            "resource_type": self.resource_type,
+            "resource_id": self.resource_id,
+        }
+
     @property
     def content_key(self) -> str:
         """Identifies this change whoever delivered it (SNS retries keep MessageId; Config re-sends do not)."""

@@ -50,6 +50,9 @@ class Transition:
     def in_words(self) -> str:
         return KIND_IN_WORDS[self.kind]
 
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind.value, "from": self.old.value, "to": self.new.value}
+
 
 def transition_kind(old: Compliance, new: Compliance) -> TransitionKind:
     if old == new:

@@ -53,12 +53,7 @@ def build_payload(outgoing: Outgoing, *, destination: str, dry_run: bool, reques
         "requested_at": _utc_iso(requested_at),
         "message_id": outgoing.message_id,
         "notification": {
-            "account": n.account,
-            "region": n.region,
-            "rule": n.rule,
-            "rule_arn": n.rule_arn,
-            "resource_type": n.resource_type,
-            "resource_id": n.resource_id,
+            **n.identity(),
             "compliance": n.new.compliance.value,
             "annotation": n.new.annotation,
             "ordering_timestamp": n.new.ordering_timestamp,
@@ -68,7 +63,7 @@ def build_payload(outgoing: Outgoing, *, destination: str, dry_run: bool, reques
             "created_at": n.created_at,
             "record_version": n.record_version,
         },
-        "transition": {"kind": t.kind.value, "from": t.old.value, "to": t.new.value},
+        "transition": t.as_dict(),
         "routes": list(outgoing.routes),
     }
 
