@@ -52,6 +52,7 @@ def build_pipeline(
         state=state,
         connect=functools.partial(build_destination, context=context),
         invalid_messages=config.invalid_messages,
+        silences=config.silences,
     )
 
 

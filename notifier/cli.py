@@ -102,6 +102,7 @@ def _explain(args: argparse.Namespace) -> int:
         config.destinations if config else {},
         state=state,
         invalid_messages=config.invalid_messages if config else None,
+        silences=config.silences if config else (),
     )
     results = [(name, pipeline.process(message, send=False)) for name, message in _read_inputs(args.inputs)]
     if args.format == "json":

@@ -24,6 +24,7 @@ class Outcome(NamedTuple):
     routes: tuple[str, ...] = ()
     deliveries: tuple[Delivery, ...] = ()
     error: str | None = None
+    silenced_by: dict[str, str] | None = None  # the silence that suppressed it: reason, created_by, until
 
     @property
     def failed_deliveries(self) -> tuple[Delivery, ...]:
@@ -60,6 +61,8 @@ class Outcome(NamedTuple):
             record["ordering_timestamp"] = n.new.ordering_timestamp
         if self.error is not None:
             record["error"] = self.error
+        if self.silenced_by is not None:
+            record["silenced_by"] = self.silenced_by
         return record
 
 

@@ -22,6 +22,7 @@ from .errors import NotifierError
 from .message_types import COMPLIANCE_MESSAGE_TYPE
 from .notification import ComplianceNotification, Invalid, Skipped, parse
 from .outcome import Outcome, Status, message_type_of
+from .routing.silences import Silence, active_silence
 from .routing.tree import RouteHit, RouteTree
 from .state.base import HistoryEntry, Observation, ResourceKey, ResourceRecord, StateStore, judge, ordering_key
 from .state.event_log import EventLog
@@ -42,12 +43,14 @@ class Pipeline:
         state: StateStore | None = None,
         connect: Connector | None = None,
         invalid_messages: str | None = None,
+        silences: tuple[Silence, ...] = (),
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
         self.tree = tree
         self.specs = dict(specs)  # a plain dict: looked up per delivery, faster than the config's read-only view
         self.state = state
         self.invalid_messages = invalid_messages
+        self.silences = silences
         self.clock = clock
         self._connect = connect
         self._connected: dict[str, Destination] = {}
@@ -90,6 +93,12 @@ class Pipeline:
     ) -> Outcome:
         if observation is Observation.STALE:
             return Outcome(message, "stale", COMPLIANCE_MESSAGE_TYPE, parsed, change)
+        if self.silences:  # after the state guard: a silenced change is still recorded, only not sent
+            silence = active_silence(self.silences, parsed, change, self.clock())
+            if silence is not None:
+                return Outcome(
+                    message, "suppressed", COMPLIANCE_MESSAGE_TYPE, parsed, change, silenced_by=silence.describe()
+                )
         hits = self.tree.match(parsed, change) if self.tree is not None else ()
         if not hits:
             return Outcome(message, "unrouted", COMPLIANCE_MESSAGE_TYPE, parsed, change)  # positional: hot path

@@ -24,6 +24,7 @@ from ..errors import ConfigError, ConfigProblem
 from .located_yaml import DocPath, LocatedDocument, UnreadableDocument, load_located
 from .schema_messages import schema_problems
 from .semantic_checks import format_path, semantic_findings, templates_dir_of
+from .silences import Silence, compile_silences
 from .tree import RouteTree
 
 
@@ -35,6 +36,7 @@ class RoutingConfig:
     source: str  # where the config came from: a path, s3://..., ssm:...
     warnings: tuple[ConfigProblem, ...] = ()  # e.g. destinations no route uses
     invalid_messages: str | None = None  # a file destination that keeps invalid messages (a dead letter)
+    silences: tuple[Silence, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ def parse_config(text: str, source: str, base_dir: Path) -> RoutingConfig:
         source=source,
         warnings=check.warnings,
         invalid_messages=data.get("invalid_messages"),
+        silences=compile_silences(data.get("silences")),
     )
 
 

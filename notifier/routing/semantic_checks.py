@@ -44,8 +44,7 @@ def semantic_findings(document: LocatedDocument, base_dir: Path) -> Findings:
     destinations = data.get("destinations")
     destinations = destinations if isinstance(destinations, dict) else {}
     _check_destination_types(destinations, findings)
-    if data.get("silences") is not None:
-        findings.errors.append((("silences",), "silences are not available in this version yet"))
+    _check_silences(data.get("silences"), findings)
     used = _RouteWalk(destinations, findings, document).run(data.get("routes"))
     used |= _check_invalid_messages(data.get("invalid_messages"), destinations, findings)
     used |= _check_breaker_notify(destinations, findings)
@@ -60,6 +59,34 @@ def semantic_findings(document: LocatedDocument, base_dir: Path) -> Findings:
     else:
         _check_templates(destinations, templates_dir, findings)
     return findings
+
+
+def _check_silences(silences: Any, findings: Findings) -> None:
+    """Each silence's `until` must be a date-time (an expired one is a warning: it does nothing) and its
+    match block must compile (globs, states) like a route's."""
+    from datetime import UTC, datetime
+
+    from .matchers import compile_match
+    from .silences import parse_until
+
+    for index, silence in enumerate(silences if isinstance(silences, list) else []):
+        if not isinstance(silence, dict):
+            continue
+        if "until" in silence:
+            try:
+                until = parse_until(silence["until"])
+            except ValueError as exc:
+                findings.errors.append((("silences", index, "until"), str(exc)))
+            else:
+                if until <= datetime.now(UTC):
+                    reason = silence.get("reason", "?")
+                    findings.warnings.append(((("silences", index)), f"expired on {until.isoformat()} ({reason})"))
+        match = silence.get("match")
+        if isinstance(match, dict):
+            try:
+                compile_match(match)
+            except (ValueError, TypeError) as exc:
+                findings.errors.append((("silences", index, "match"), str(exc)))
 
 
 def _check_breaker_notify(destinations: Mapping[str, Any], findings: Findings) -> set[str]:

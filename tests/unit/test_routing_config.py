@@ -253,9 +253,19 @@ def test_route_keys_not_built_yet_are_reported(key: str, value: str) -> None:
     assert problem == f"t.yml:4: routes[0].{key}: `{key}` is not available in this version yet"
 
 
-def test_silences_are_not_built_yet() -> None:
-    text = config_with() + "silences:\n  - {match: {rule: x}, until: '2030-01-01', reason: migration}\n"
-    assert problems_of(text) == ["t.yml:5: silences: silences are not available in this version yet"]
+def test_silences_are_checked_and_expired_ones_are_warnings() -> None:
+    live = "  - {match: {rule: x}, until: '2030-01-01', reason: migration, created_by: alice}\n"
+    expired = "  - {match: {rule: x}, until: '2020-01-01T00:00:00Z', reason: old, created_by: bob}\n"
+    unsigned = "  - {match: {rule: x}, until: '2030-01-01', reason: no owner}\n"
+    bad_until = "  - {match: {rule: '[x'}, until: 'next tuesday', reason: r, created_by: c}\n"
+    assert problems_of(config_with() + "silences:\n" + live) == []
+    check = check_config(config_with() + "silences:\n" + live + expired, "t.yml", CONFIGS)
+    assert check.ok and [str(w) for w in check.warnings] == [
+        "t.yml:7: silences[1]: expired on 2020-01-01T00:00:00+00:00 (old)"
+    ]
+    problems = problems_of(config_with() + "silences:\n" + unsigned + bad_until)
+    assert len(problems) == 3, problems
+    assert "created_by" in problems[0] and "silences[1].match" in problems[1] and "next tuesday" in problems[2]
 
 
 def test_unused_destinations_are_warnings_not_problems() -> None:
