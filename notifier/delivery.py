@@ -6,12 +6,13 @@
                          the destination only executes)
 
 Only a retryable DeliveryError is retried, waiting what the service asked (Retry-After) or an
-exponential backoff, and never past the deadline the caller gives (on Lambda: its remaining time).
+exponential backoff with full jitter, and never past the deadline the caller gives (on Lambda: its remaining time).
 `preview` answers the same questions without side effects, for `explain`.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,6 +63,9 @@ class DeliveryContext:
     now: datetime = field(default_factory=utc_now)
     deadline: float | None = None  # time.monotonic() value not to retry past
     sleep: Callable[[float], None] = time.sleep
+    # "Full jitter": wait a random time up to the exponential cap, so retries from many Lambdas spread out
+    # instead of hitting a recovering service in waves.
+    jitter: Callable[[float], float] = field(default=lambda cap: random.uniform(0, cap))
 
 
 def should_send(spec: DestinationSpec, notification: ComplianceNotification, state: StateStore | None) -> str | None:
@@ -120,7 +124,7 @@ def _with_retries(send: Callable[[], Any], context: DeliveryContext) -> Any:
         try:
             return send()
         except DeliveryError as exc:
-            wait = exc.retry_after if exc.retry_after is not None else backoff
+            wait = exc.retry_after if exc.retry_after is not None else context.jitter(backoff)
             out_of_time = context.deadline is not None and time.monotonic() + wait >= context.deadline
             if not exc.retryable or attempt == ATTEMPTS or out_of_time:
                 raise

@@ -50,7 +50,16 @@ def state(request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
 def context(
     state: StateStore | None, sleeps: list[float] | None = None, deadline: float | None = None
 ) -> DeliveryContext:
-    return DeliveryContext(state=state, deadline=deadline, sleep=(sleeps if sleeps is not None else []).append)
+    # jitter off (the cap itself) so the backoff sequence is visible; the test below checks the real one
+    sleep = (sleeps if sleeps is not None else []).append
+    return DeliveryContext(state=state, deadline=deadline, sleep=sleep, jitter=lambda cap: cap)
+
+
+def test_full_jitter_waits_a_random_time_up_to_the_exponential_cap(state: StateStore) -> None:
+    sleeps: list[float] = []
+    jittered = DeliveryContext(state=state, sleep=sleeps.append)
+    assert deliver(FlakyDestination(ATTEMPTS - 1), outgoing(), jittered).action == "sent"
+    assert len(sleeps) == 2 and 0 <= sleeps[0] <= 0.5 and 0 <= sleeps[1] <= 1.0
 
 
 def test_sent_once_then_already_sent(state: StateStore) -> None:
