@@ -49,6 +49,7 @@ routes:
       resource_type: AWS::IAM::User
       transition: [first_violation, violated, resolved, retired]
     destinations: [security-email, audit-log]
+    baseline: false   # three users, not a storm: each first violation goes out at once
 """
 
 

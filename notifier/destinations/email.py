@@ -123,9 +123,12 @@ class SesEmailDestination(_EmailBase):
         self.configuration_set = spec.options.get("configuration_set")
 
     def send(self, outgoing: Outgoing) -> None:
+        self.send_message(self._message(outgoing))
+
+    def send_message(self, message: EmailMessage) -> None:
+        """Send a built message (a notification's, or a digest's: notifier/digests/flush.py)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        message = self._message(outgoing)
         destination: dict[str, list[str]] = {"ToAddresses": self.to}
         if self.cc:
             destination["CcAddresses"] = self.cc
@@ -190,7 +193,10 @@ class SmtpEmailDestination(_EmailBase):
         self.ssl_context = ssl_context or ssl.create_default_context()
 
     def send(self, outgoing: Outgoing) -> None:
-        message = self._message(outgoing)
+        self.send_message(self._message(outgoing))
+
+    def send_message(self, message: EmailMessage) -> None:
+        """Send a built message (a notification's, or a digest's: notifier/digests/flush.py)."""
         password = self._password()
         try:
             with self._connect() as smtp:

@@ -20,7 +20,7 @@ from .matchers import STRING_FIELDS, compile_pair_mask, glob_problem, has_glob
 AVAILABLE_TYPES = ("email", "file", "jira", "servicenow", "webhook", "slack", "lambda")
 NOT_YET_TYPES: frozenset[str] = frozenset()
 EMAIL_TEMPLATE_TYPES = ("email", "file")  # the types whose template sets are email sets
-NOT_YET_ROUTE_KEYS = ("group_by", "group_window", "baseline")
+NOT_YET_ROUTE_KEYS: tuple[str, ...] = ()  # group_by, group_window, baseline: available (digests/policy.py)
 DEFAULT_TEMPLATE_SET = "default"
 _SET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # as in the schema and in render.py
 
@@ -187,6 +187,10 @@ class _RouteWalk:
         for key in NOT_YET_ROUTE_KEYS:
             if key in route:
                 error(((*path, key), f"`{key}` is not available in this version yet"))
+        from ..digests.policy import route_key_problems
+
+        for key, problem in route_key_problems(route):
+            error(((*path, key), problem))
         match = route.get("match")
         if isinstance(match, dict):
             self._match(match, (*path, "match"))

@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..digests.policy import DigestPolicy
 from ..notification import ComplianceNotification
 from ..transition import Transition
 from .matchers import Matcher, compile_match, pair_bit
@@ -36,6 +37,7 @@ from .matchers import Matcher, compile_match, pair_bit
 class RouteHit:
     route: str
     destinations: tuple[str, ...]
+    digest: DigestPolicy | None = None  # group_by / group_window / baseline (digests/policy.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +61,7 @@ def compile_route(raw: Mapping[str, Any], inherited: tuple[str, ...] = ()) -> Co
         destinations=destinations,
         continue_matching=bool(raw.get("continue", False)),
         children=tuple(compile_route(child, destinations) for child in raw.get("routes") or ()),
-        hit=RouteHit(name, destinations) if destinations else None,
+        hit=RouteHit(name, destinations, DigestPolicy.of_route(raw)) if destinations else None,
     )
 
 

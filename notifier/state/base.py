@@ -20,11 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..notification import ComplianceNotification
 from ..tickets.model import TicketRef
 from ..transition import Compliance
+
+if TYPE_CHECKING:  # digest_buffer imports this module
+    from .digest_buffer import DigestBatch
 
 # A claim older than this is presumed abandoned (the Lambda that took it died: 15 min is Lambda's
 # longest run) and may be taken over, so a crash never loses a delivery for good.
@@ -134,6 +137,33 @@ class StateStore(Protocol):
 
     def count_events(self, bucket: str, *, since: datetime) -> int:
         """Events recorded in `bucket` at or after `since` (at most EVENT_RETENTION ago). Read-only."""
+        ...
+
+    # -- the digest buffer (digest_buffer.py explains groups, buckets and windows) -------------------
+
+    def append_digest(
+        self, group: str, item_key: str, item: Mapping[str, Any], *, now: datetime, window: timedelta
+    ) -> bool:
+        """Hold `item` in the group's open bucket (opening one of `window` if none is open); False when the
+        bucket already holds `item_key` (a redelivery), which then adds nothing."""
+        ...
+
+    def due_digests(self, now: datetime) -> list[DigestBatch]:
+        """Buckets whose window closed at least DIGEST_GRACE ago, oldest first, claimed or not."""
+        ...
+
+    def digest_items(self, bucket: str) -> list[dict[str, Any]]: ...
+
+    def claim_digest(self, bucket: str, *, now: datetime) -> bool:
+        """True for the one flusher that may send this bucket (or takes over one abandoned past CLAIM_LEASE)."""
+        ...
+
+    def complete_digest(self, bucket: str) -> None:
+        """Sent: delete the bucket and its items."""
+        ...
+
+    def release_digest(self, bucket: str) -> None:
+        """The send failed: give the bucket back, so the next flush tries it again."""
         ...
 
     def close(self) -> None: ...

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from ..concurrency import CONNECTIONS_PER_POOL
 from ..errors import NotifierError
 from ..notification import ComplianceNotification
 from ..tickets.model import TicketRef
@@ -33,6 +34,7 @@ from .base import (
     updated_record,
     utc_now,
 )
+from .dynamodb_digests import DynamoDbDigests
 from .dynamodb_table import (
     HISTORY_PREFIX,
     claim_key,
@@ -71,7 +73,7 @@ class _ConditionFailed(Exception):
     """A conditional write lost: the caller decides what that means (`_call` never swallows it)."""
 
 
-class DynamoDbState:
+class DynamoDbState(DynamoDbDigests):  # the digest buffer: dynamodb_digests.py
     def __init__(
         self, table_name: str, *, client: Any = None, read_only: bool = False, page_size: int | None = None
     ) -> None:
@@ -80,6 +82,7 @@ class DynamoDbState:
         self._client = client
         self._owns_client = client is None
         self._client_lock = threading.Lock()
+        self._open_digests: dict[str, tuple[str, str]] = {}  # group -> (bucket, window_end): skips re-reads
         self._page_size = page_size  # None: DynamoDB's own 1 MB pages; small values to test pagination
 
     @property
@@ -92,7 +95,9 @@ class DynamoDbState:
                 import boto3
                 from botocore.config import Config
 
-                self._client = boto3.client("dynamodb", config=Config(retries={"mode": "standard"}))
+                # botocore keeps 10 connections; a batch's threads share this client (notifier.concurrency).
+                config = Config(retries={"mode": "standard"}, max_pool_connections=CONNECTIONS_PER_POOL)
+                self._client = boto3.client("dynamodb", config=config)
             return self._client
 
     # -- resource records ------------------------------------------------------------------------------

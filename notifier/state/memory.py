@@ -10,6 +10,7 @@ from datetime import datetime
 from ..notification import ComplianceNotification
 from ..tickets.model import TicketRef
 from .base import HistoryEntry, Observation, ResourceKey, ResourceRecord, judge, ordering_key, updated_record
+from .digest_buffer import MemoryDigests
 from .event_log import EventLog
 from .shared import ClaimStatus, claim_available, history_order, missing_record, read_only_refusal, utc_text
 
@@ -21,7 +22,7 @@ class _Claim:
     completed_at: str | None = None
 
 
-class MemoryState:
+class MemoryState(MemoryDigests):
     def __init__(self, *, read_only: bool = False) -> None:
         self.read_only = read_only
         self._records: dict[str, ResourceRecord] = {}  # by ResourceKey.id
@@ -29,6 +30,7 @@ class MemoryState:
         self._history: list[HistoryEntry] = []
         self._events = EventLog()  # has its own lock: counting never waits on record-level work
         self._lock = threading.Lock()
+        MemoryDigests.__init__(self)  # its own lock and maps: digests never wait on records
 
     def observe(self, notification: ComplianceNotification) -> tuple[Observation, ResourceRecord | None]:
         self._refuse_if_read_only("observe a notification")

@@ -38,6 +38,7 @@ from .shared import (
     tickets_to_plain,
     utc_text,
 )
+from .sqlite_digests import SqliteDigests, digest_statements
 
 _BUSY_TIMEOUT = 30.0  # another process holding the write lock finishes long before this
 
@@ -101,7 +102,10 @@ _RECORD_COLUMNS = f"{_KEY_COLUMNS}, ordering_key, compliance, first_noncompliant
 _HISTORY_COLUMNS = f"{_KEY_COLUMNS}, ordering_key, old, new, kind, observation, message_id, recorded_at, actions"
 
 
-class SqliteState:
+_SETUP_LOCK = threading.Lock()  # see SqliteState._connect
+
+
+class SqliteState(SqliteDigests):  # the digest buffer's tables and methods: sqlite_digests.py
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
         self.read_only = read_only
@@ -126,17 +130,25 @@ class SqliteState:
         if self.read_only:
             return db
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            with self._transaction(db):  # not executescript: it would commit the transaction halfway
-                for statement in _statements(_SCHEMA):
-                    db.execute(statement)
-                if _table_exists(db, "deliveries"):
-                    for statement in _statements(_MIGRATE_FIRST_RELEASE):
-                        db.execute(statement)
+            # Switching to WAL needs the file to itself and does not wait for the busy timeout, so threads
+            # opening the same file at once would see "database is locked": set up one at a time, and
+            # switch only when the file is not already in WAL (the mode is stored in the file).
+            with _SETUP_LOCK:
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    db.execute("PRAGMA journal_mode=WAL")
+                self._create_schema(db)
         except BaseException:
             db.close()
             raise
         return db
+
+    def _create_schema(self, db: sqlite3.Connection) -> None:
+        with self._transaction(db):  # not executescript: it would commit the transaction halfway
+            for statement in [*_statements(_SCHEMA), *digest_statements()]:
+                db.execute(statement)
+            if _table_exists(db, "deliveries"):
+                for statement in _statements(_MIGRATE_FIRST_RELEASE):
+                    db.execute(statement)
 
     def observe(self, notification: ComplianceNotification) -> tuple[Observation, ResourceRecord | None]:
         self._refuse_if_read_only("observe a notification")

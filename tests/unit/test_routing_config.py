@@ -247,10 +247,26 @@ def test_destination_types_not_built_yet_are_reported_and_no_others(kind: str) -
         assert kind in AVAILABLE_TYPES and not_yet == []
 
 
-@pytest.mark.parametrize(("key", "value"), [("group_by", "[rule]"), ("group_window", "5m"), ("baseline", "true")])
-def test_route_keys_not_built_yet_are_reported(key: str, value: str) -> None:
+@pytest.mark.parametrize(
+    ("key", "value"), [("group_by", "[rule, account]"), ("group_window", "5m"), ("baseline", "false"),
+                       ("baseline_tickets", "none")]
+)  # fmt: skip
+def test_storm_control_route_keys_are_accepted(key: str, value: str) -> None:
+    assert problems_of(config_with(route=f"{{name: r, destinations: [d], {key}: {value}}}")) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "sentence"),
+    [
+        ("group_by", "[owner]", "cannot group by 'owner': use any of rule, account, region, resource_type, transition"),
+        ("group_window", "soon", "'soon' is not a duration (use seconds, or e.g. 30m, 12h, 7d)"),
+        ("group_window", "0", "must be longer than zero"),
+        ("baseline", "'yes'", "must be true or false"),
+    ],
+)
+def test_bad_storm_control_route_keys_are_reported(key: str, value: str, sentence: str) -> None:
     [problem] = problems_of(config_with(route=f"{{name: r, destinations: [d], {key}: {value}}}"))
-    assert problem == f"t.yml:4: routes[0].{key}: `{key}` is not available in this version yet"
+    assert problem == f"t.yml:4: routes[0].{key}: {sentence}"
 
 
 def test_silences_are_checked_and_expired_ones_are_warnings() -> None:

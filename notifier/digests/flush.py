@@ -1,0 +1,76 @@
+"""Send the digests whose window has closed: one message per (route, destination, group) and window.
+
+Who flushes (both, on Lambda): the handler checks `due_digests` at the end of every invocation (one
+cheap read of the bucket heads), so under traffic a digest leaves with the first invocation after its
+window closed; and an EventBridge schedule (`{"notifier": "flush-digests"}`, every minute) flushes
+when traffic has stopped, which the first alone could not. Neither depends on an SQS batch holding a
+whole group: items wait in the state store across invocations.
+
+Every bucket is claimed first (one flusher wins, a dead one is replaced after CLAIM_LEASE), completed
+(deleted) after its message went out, and released after a failure so the next flush retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, NamedTuple
+
+from ..destinations.file import FileDestination
+from ..errors import DeliveryError, NotifierError
+from .message import Digest, digest_email
+
+if TYPE_CHECKING:
+    from ..pipeline import Pipeline
+
+log = logging.getLogger("notifier.digests")
+
+
+class Flushed(NamedTuple):
+    bucket: str
+    destination: str
+    items: int
+    action: str  # sent | failed | dropped (its destination is gone from the config)
+    error: str | None = None
+
+
+def flush_due(pipeline: Pipeline, now: datetime | None = None) -> list[Flushed]:
+    state = pipeline.state
+    if state is None:
+        return []
+    now = now or pipeline.clock()
+    flushed: list[Flushed] = []
+    for batch in state.due_digests(now):
+        if not state.claim_digest(batch.bucket, now=now):
+            continue  # another invocation is sending it
+        digest = Digest.of(batch, state.digest_items(batch.bucket))
+        try:
+            action = _send(pipeline, digest)
+        except NotifierError as exc:  # DeliveryError included: the next flush tries again
+            state.release_digest(batch.bucket)
+            log.warning("digest for %s not sent, will retry: %s", digest.destination, exc)
+            flushed.append(Flushed(batch.bucket, digest.destination, len(digest.items), "failed", str(exc)))
+            continue
+        state.complete_digest(batch.bucket)
+        flushed.append(Flushed(batch.bucket, digest.destination, len(digest.items), action))
+    return flushed
+
+
+def _send(pipeline: Pipeline, digest: Digest) -> str:
+    spec = pipeline.specs.get(digest.destination)
+    if spec is None:
+        log.warning("digest of %d item(s) dropped: destination %r is no longer configured", len(digest.items),
+                    digest.destination)  # fmt: skip
+        return "dropped"
+    if spec.dry_run:
+        return "dry-run"
+    destination = pipeline._destination(spec)
+    if isinstance(destination, FileDestination):
+        destination.append(digest.record())
+        return "sent"
+    send_message = getattr(destination, "send_message", None)
+    if spec.type == "email" and send_message is not None:
+        send_message(digest_email(digest, destination.sender, destination.to, destination.cc))  # type: ignore[attr-defined]
+        return "sent"
+    # hold.holds_for holds only for DIGEST_TYPES: reaching here means the config changed meanwhile.
+    raise DeliveryError(spec.name, f"a {spec.type} destination cannot take a digest yet", retryable=False)
