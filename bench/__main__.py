@@ -8,11 +8,12 @@ import platform
 import sys
 from dataclasses import dataclass
 
-from . import measure, stages
+from . import fanout, measure, stages
 
 TARGET_HOT_PATH = 10.0  # × orjson.loads of the same SNS event text
 TARGET_SKIPPED = 3.0
 TARGET_COLD_IMPORT = 1.25  # × `import boto3`
+TARGET_FAN_OUT = 2.0  # × one call: the batch's 30 deliveries on the wire together, not one by one
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,10 @@ def _ms(ns: float) -> str:
     return f"{ns / 1_000_000:,.1f} ms"
 
 
+def _seconds(value: float | None) -> str:
+    return f"{value * 1000:,.0f} ms" if value is not None else "not measured"
+
+
 def _against(value: float, target: float) -> str:
     return "pass" if value <= target else "FAIL"
 
@@ -43,6 +48,7 @@ def collect(rounds: int, import_runs: int) -> list[Row]:
     rendered = measure.render_cost(rounds)
     fast = measure.validator_build(import_runs, "fast_validator")
     explaining = measure.validator_build(import_runs, "_explaining_validator")
+    fan = fanout.fan_out(rounds=min(rounds, 7))
     return [
         Row("(a) compliance change: SNS event text → routed, CPU/message", f"{hot.ratio:.2f}× orjson.loads",
             f"≤ {TARGET_HOT_PATH:g}×", _against(hot.ratio, TARGET_HOT_PATH),
@@ -58,6 +64,12 @@ def collect(rounds: int, import_runs: int) -> list[Row]:
             "import jsonschema_rs + compile; once per process"),
         Row("    jsonschema explainer first build (1st invalid msg)", _ms(explaining.ns), "-", "-",
             "paid only when a message is invalid"),
+        Row(f"(f) fan-out: {fanout.NOTIFICATIONS} changes × {fanout.DESTINATIONS} webhooks answering in "
+            f"{fanout.DELAY_SECONDS * 1000:g} ms, wall", f"{fan.ratio:.2f}× one call", f"≤ {TARGET_FAN_OUT:g}×",
+            _against(fan.ratio, TARGET_FAN_OUT),
+            f"batch {_seconds(fan.batch_s)} vs one call {_seconds(fan.one_call_s)} (medians of {fan.rounds}); "
+            f"one by one {_seconds(fan.sequential_s)} ({fan.sequential_ratio or 0:.1f}×); "
+            f"{fan.peak_in_flight} of {fan.calls} calls in flight at once"),
     ]
 
 

@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
+from ..concurrency import CONNECTIONS_PER_POOL
 from ..errors import DeliveryError
 
 DEFAULT_TIMEOUT = 10.0
@@ -38,6 +40,9 @@ class HttpChannel:
         self.destination = destination
         self.base_url = base_url.rstrip("/")
         self.session = session or requests.Session()
+        # requests keeps 10 connections per host; a batch's threads may send to one destination more at once.
+        for scheme in ("https://", "http://"):
+            self.session.mount(scheme, HTTPAdapter(pool_maxsize=CONNECTIONS_PER_POOL))
         self.session.headers.update({"Accept": "application/json", **(headers or {})})
         self.timeout = timeout
 

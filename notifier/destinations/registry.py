@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..concurrency import CONNECTIONS_PER_POOL
 from ..errors import NotifierError
 from ..render import Renderer
 from ..secrets import SecretResolver
@@ -55,7 +56,12 @@ def default_client_factory(service: str, region: str | None) -> Any:
 
                 # Standard retry mode backs off on throttling; the delivery stage retries on top of it,
                 # so keep botocore's own attempts few and its timeouts short.
-                config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=15)
+                config = Config(
+                    retries={"mode": "standard", "max_attempts": 3},
+                    connect_timeout=5,
+                    read_timeout=15,
+                    max_pool_connections=CONNECTIONS_PER_POOL,  # botocore keeps 10; a batch's threads share it
+                )
                 # Through a plain Callable: boto3-stubs only type-check literal service names.
                 create_client: Callable[..., Any] = boto3.client
                 client = create_client(service, region_name=region, config=config)

@@ -22,6 +22,7 @@ soon as Lambda has queued it, within botocore's client timeouts.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -107,9 +108,15 @@ class RemediationDestination:
         self.client = client
         self.counter = counter
         self.clock = clock
+        # Decide, act and count as one step within this process: batch threads sending at once would each
+        # read the same counts and all pass a limit meant for one more (across processes, see guard.py).
+        self._guard_lock = threading.Lock()
 
     def send(self, outgoing: Outgoing, *, now: datetime | None = None) -> str:
-        now = now or self.clock()
+        with self._guard_lock:
+            return self._send(outgoing, now or self.clock())
+
+    def _send(self, outgoing: Outgoing, now: datetime) -> str:
         notification = outgoing.notification
         try:
             action = decide(self.settings, notification, outgoing.transition.kind, self.counter, now)

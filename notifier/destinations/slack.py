@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -123,10 +124,12 @@ class _SecretPathFilter(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self.paths: frozenset[str] = frozenset()
+        self._lock = threading.Lock()  # two first sends at once must not each drop the other's path
 
     def remember(self, path: str) -> None:
         if len(path) > 1 and path not in self.paths:
-            self.paths = self.paths | {path}  # replaced, not mutated: filter() may be iterating in another thread
+            with self._lock:
+                self.paths = self.paths | {path}  # replaced, not mutated: filter() may be iterating in another thread
 
     def filter(self, record: logging.LogRecord) -> bool:
         paths = self.paths
