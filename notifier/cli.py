@@ -61,6 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--state", help="state store URL (default: NOTIFIER_STATE or a local SQLite file)")
     run.add_argument("--format", choices=("text", "json"), default="text")
 
+    # --- replay (notifier/replay.py) ---
+    replay = command("replay", _replay, "re-process dead letters; delete each from SQS only after it succeeded")
+    replay.add_argument("--from", dest="source", required=True, metavar="sqs://QUEUE_URL|FILE")
+    replay.add_argument("--config", type=Path, required=True)
+    replay.add_argument("--state", help="state store URL (default: NOTIFIER_STATE or a local SQLite file)")
+    replay.add_argument("--destination", metavar="NAME", help="deliver only to this destination")
+    replay.add_argument("--dry-run", action="store_true", help="send, record and delete nothing; say what would happen")
+    replay.add_argument("--max", type=int, metavar="N", help="stop after N dead letters")
+    replay.add_argument("--format", choices=("text", "json"), default="text")
+    # --- end replay ---
+
     demo = command("demo", _demo, "run the blog's IAM scenario offline on an embedded AWS (no account needed)")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="where to write artefacts")
     return parser
@@ -122,6 +133,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from .app import build_pipeline
+    from .batch import process_batch, workers_from_environment
     from .state import default_state_url, open_state
     from .telemetry import log_outcomes
 
@@ -129,7 +141,10 @@ def _run(args: argparse.Namespace) -> int:
     state = open_state(args.state or default_state_url())
     try:
         pipeline = build_pipeline(config, state=state)
-        results = [(name, pipeline.process(message)) for name, message in _read_inputs(args.inputs)]
+        inputs = _read_inputs(args.inputs)
+        # Concurrently, one resource's messages in input order: see notifier.batch.
+        outcomes = process_batch(pipeline, [message for _, message in inputs], workers=workers_from_environment())
+        results = [(name, outcome) for (name, _), outcome in zip(inputs, outcomes, strict=True)]
     finally:
         state.close()
     log_outcomes(outcome for _, outcome in results)
@@ -140,6 +155,21 @@ def _run(args: argparse.Namespace) -> int:
             _print_text(name, outcome, sys.stdout)
     bad = any(o.status == "invalid" or o.failed_deliveries for _, o in results)
     return 1 if bad else 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from .replay import run_replay
+
+    return run_replay(
+        args.source,
+        config=_load(args.config),
+        state_url=args.state,
+        destination=args.destination,
+        dry_run=args.dry_run,
+        max_messages=args.max,
+        output_format=args.format,
+        out=sys.stdout,
+    )
 
 
 def _check_config(args: argparse.Namespace) -> int:
