@@ -11,7 +11,9 @@ history is appended for the audit trail. `explain` (send=False) only reads the s
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 
 from .delivery import Delivery, DeliveryContext, deliver, preview
@@ -54,11 +56,21 @@ class Pipeline:
         self.clock = clock
         self._connect = connect
         self._connected: dict[str, Destination] = {}
+        self._connect_lock = threading.Lock()  # batch threads share the pipeline: connect each destination once
+        self._breaker_alert_lock = threading.Lock()  # check-then-record of the once-per-window breaker alert
         self._alert_log = EventLog()  # breaker alerts' once-per-window memory when there is no state store
         self._stateless_previews: dict[tuple[tuple[str, ...], TransitionKind], tuple[Delivery, ...]] = {}
 
-    def process(self, message: InboundMessage, *, send: bool = True, deadline: float | None = None) -> Outcome:
-        """Classify, guard, route and (when `send`) deliver one message. Never raises for bad input."""
+    def process(
+        self,
+        message: InboundMessage,
+        *,
+        send: bool = True,
+        deadline: float | None = None,
+        delivery_pool: Executor | None = None,
+    ) -> Outcome:
+        """Classify, guard, route and (when `send`) deliver one message. Never raises for bad input.
+        With a `delivery_pool` (notifier.batch's), a notification's destinations are delivered at once."""
         parsed = parse(message)
         if isinstance(parsed, Invalid):
             dead_letter = self._dead_letter(message, parsed.error, send=send) if self.invalid_messages else ()
@@ -67,9 +79,9 @@ class Pipeline:
             return Outcome(message, "skipped", parsed.message_type)
         change = transition(parsed.old_compliance, parsed.new.compliance)
         if self.state is None:  # the stateless hot path (explain without --state, the bench)
-            return self._route(message, parsed, change, Observation.FRESH, None, send, deadline)
+            return self._route(message, parsed, change, Observation.FRESH, None, send, deadline, delivery_pool)
         observation, record = self._observe(parsed, send)
-        outcome = self._route(message, parsed, change, observation, record, send, deadline)
+        outcome = self._route(message, parsed, change, observation, record, send, deadline, delivery_pool)
         if send:
             self._record_history(outcome, observation)
         return outcome
@@ -90,6 +102,7 @@ class Pipeline:
         record: ResourceRecord | None,
         send: bool,
         deadline: float | None,
+        delivery_pool: Executor | None = None,
     ) -> Outcome:
         if observation is Observation.STALE:
             return Outcome(message, "stale", COMPLIANCE_MESSAGE_TYPE, parsed, change)
@@ -103,10 +116,20 @@ class Pipeline:
         if not hits:
             return Outcome(message, "unrouted", COMPLIANCE_MESSAGE_TYPE, parsed, change)  # positional: hot path
         routes, names = _used(hits)
+        held: tuple[Delivery, ...] = ()  # digests (notifier/digests/hold.py): only with a store to hold them in
+        if self.state is not None:
+            from .digests.hold import hold
+
+            outgoing = Outgoing(parsed, change, routes, message.message_id)
+            held, names = hold(self.state, self.specs, hits, names, outgoing, now=self.clock(), send=send)
         if send:
             context = DeliveryContext(self.state, record, self.clock(), deadline)
             outgoing = Outgoing(parsed, change, routes, message.message_id)
-            deliveries = tuple([self._deliver(self.specs[name], outgoing, context) for name in names])
+            if delivery_pool is None or len(names) == 1:
+                deliveries = tuple([self._deliver(self.specs[name], outgoing, context) for name in names])
+            else:  # each destination has its own claim and ticket: independent, so at once (map keeps the order)
+                sent = delivery_pool.map(lambda name: self._deliver(self.specs[name], outgoing, context), names)
+                deliveries = tuple(sent)
             deliveries += self._breaker_alerts(deliveries, outgoing, context)
         elif self.state is None and not any(self.specs[name].type == "lambda" for name in names):
             deliveries = self._stateless_previews_for(names, parsed, change)
@@ -115,7 +138,7 @@ class Pipeline:
             deliveries = tuple([preview(self.specs[name], parsed, change.kind, context) for name in names])
         repeat = observation is Observation.REPEAT
         status: Status = "duplicate" if repeat and all(d.action == "already_sent" for d in deliveries) else "routed"
-        return Outcome(message, status, COMPLIANCE_MESSAGE_TYPE, parsed, change, routes, deliveries)
+        return Outcome(message, status, COMPLIANCE_MESSAGE_TYPE, parsed, change, routes, deliveries + held)
 
     def _stateless_previews_for(
         self, names: tuple[str, ...], notification: ComplianceNotification, change: Transition
@@ -150,9 +173,11 @@ class Pipeline:
             settings = GuardSettings.from_spec(self.specs[tripped.destination])
             bucket = f"breaker-alert:{tripped.destination}"
             counts = self.state if self.state is not None else self._alert_log
-            if not settings.breaker_notify or counts.count_events(bucket, since=context.now - settings.breaker_window):
-                continue
-            counts.record_event(bucket, at=context.now)
+            window_start = context.now - settings.breaker_window
+            with self._breaker_alert_lock:  # notifications tripping it at once must not each see "no alert yet"
+                if not settings.breaker_notify or counts.count_events(bucket, since=window_start):
+                    continue
+                counts.record_event(bucket, at=context.now)
             alert = outgoing._replace(routes=(f"circuit-breaker:{tripped.destination}",))
             for name in settings.breaker_notify:
                 # No claim: the alert is not the change itself, and the window already makes it once. Its
@@ -206,9 +231,12 @@ class Pipeline:
     def _destination(self, spec: DestinationSpec) -> Destination:
         destination = self._connected.get(spec.name)
         if destination is None:
-            if self._connect is None:
-                raise NotifierError("this pipeline was built without destinations (explain only)")
-            destination = self._connected[spec.name] = self._connect(spec)
+            with self._connect_lock:  # checked again inside: another thread may have connected it meanwhile
+                destination = self._connected.get(spec.name)
+                if destination is None:
+                    if self._connect is None:
+                        raise NotifierError("this pipeline was built without destinations (explain only)")
+                    destination = self._connected[spec.name] = self._connect(spec)
         return destination
 
 
