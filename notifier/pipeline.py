@@ -131,9 +131,9 @@ class Pipeline:
                 sent = delivery_pool.map(lambda name: self._deliver(self.specs[name], outgoing, context), names)
                 deliveries = tuple(sent)
             deliveries += self._breaker_alerts(deliveries, outgoing, context)
-        elif self.state is None and not any(self.specs[name].type == "lambda" for name in names):
+        elif self.state is None:
             deliveries = self._stateless_previews_for(names, parsed, change)
-        else:  # with a store, or a remediation guard that depends on the rule, account and resource
+        else:
             context = DeliveryContext(self.state, record, self.clock())
             deliveries = tuple([preview(self.specs[name], parsed, change.kind, context) for name in names])
         repeat = observation is Observation.REPEAT
@@ -143,14 +143,18 @@ class Pipeline:
     def _stateless_previews_for(
         self, names: tuple[str, ...], notification: ComplianceNotification, change: Transition
     ) -> tuple[Delivery, ...]:
-        """Without state a preview depends only on the destinations and the transition kind: built once each."""
+        """Without state a preview depends only on the destinations and the transition kind, so it is built
+        once per pair — unless a remediation guard is among them: its answer depends on the rule, account
+        and resource too, so those previews are computed every time."""
         cache_key = (names, change.kind)
         cached = self._stateless_previews.get(cache_key)
-        if cached is None:
-            context = DeliveryContext(now=self.clock())
-            cached = tuple([preview(self.specs[name], notification, change.kind, context) for name in names])
-            self._stateless_previews[cache_key] = cached
-        return cached
+        if cached is not None:
+            return cached
+        context = DeliveryContext(now=self.clock())
+        previews = tuple([preview(self.specs[name], notification, change.kind, context) for name in names])
+        if not any(self.specs[name].type == "lambda" for name in names):
+            self._stateless_previews[cache_key] = previews
+        return previews
 
     def _deliver(self, spec: DestinationSpec, outgoing: Outgoing, context: DeliveryContext) -> Delivery:
         try:
