@@ -1,4 +1,5 @@
-"""`python -m bench [--rounds N] [--import-runs N]`: print the table; always exit 0 (a report, not a test)."""
+"""`python -m bench [--rounds N] [--import-runs N] [--storm-size N] [--storm-dynamodb-size N]`: print the table;
+always exit 0 (a report, not a test)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,18 @@ import platform
 import sys
 from dataclasses import dataclass
 
-from . import fanout, measure, stages
+from . import fanout, measure, stages, storm
 
 TARGET_HOT_PATH = 10.0  # × orjson.loads of the same SNS event text
 TARGET_SKIPPED = 3.0
 TARGET_COLD_IMPORT = 1.25  # × `import boto3`
 TARGET_FAN_OUT = 2.0  # × one call: the batch's 30 deliveries on the wire together, not one by one
+TARGET_STORM_WRITES = 1.1  # state-store writes per notification on the common path (issue 5)
+# Defaults that keep the storm part near a minute: SQLite commits ~135 notifications/s here (4 commits
+# each), moto's in-process DynamoDB ~20/s (its Python backend, not a network). The per-notification
+# figures do not depend on the size; pass --storm-size 10000 --storm-dynamodb-size 10000 for the full storm.
+STORM_SIZE = 2_000
+STORM_DYNAMODB_SIZE = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +48,40 @@ def _against(value: float, target: float) -> str:
     return "pass" if value <= target else "FAIL"
 
 
-def collect(rounds: int, import_runs: int) -> list[Row]:
+def storm_rows(figures: storm.Storm) -> list[Row]:
+    """(g) One storm: throughput, writes per notification against the target, memory, and its checks."""
+    f = figures
+    name = {"sqlite": "SQLite", "dynamodb": "DynamoDB (moto in-process)"}[f.backend]
+    per_method = sorted(f.intake.store_writes.items())
+    calls = ", ".join(f"{method} {count / f.notifications:.2f}" for method, count in per_method)
+    flush_calls = sum(f.flush.store_writes.values())
+    rows = [
+        Row(f"(g) storm on {name}: {f.notifications:,} first_violations, {f.accounts} accounts, "
+            f"SQS batches of {storm.BATCH}, wall", f"{f.per_second:,.0f} notifications/s", "-", "-",
+            f"{f.wall_s:,.1f} s: intake {f.intake.wall_s:,.1f} s ({f.batches:,} handler invocations), "
+            f"flush {f.flush.wall_s:,.2f} s"),
+        Row("    state-store write calls per notification (intake)", f"{f.store_writes_per_notification:.2f}",
+            f"≤ {TARGET_STORM_WRITES:g}", _against(f.store_writes_per_notification, TARGET_STORM_WRITES),
+            f"{calls} (two digest destinations); the flush: {flush_calls} calls for the whole window"),
+    ]
+    dynamodb = f.dynamodb_writes_per_notification
+    if dynamodb is not None and f.intake.dynamodb_writes is not None and f.flush.dynamodb_writes is not None:
+        requests = ", ".join(f"{op} {n:,}" for op, n in sorted(f.intake.dynamodb_writes.items()))
+        flushed = ", ".join(f"{op} {n:,}" for op, n in sorted(f.flush.dynamodb_writes.items()))
+        rows.append(Row("    DynamoDB write requests per notification (intake)", f"{dynamodb:.2f}",
+                        f"≤ {TARGET_STORM_WRITES:g}", _against(dynamodb, TARGET_STORM_WRITES),
+                        f"intake {requests}; flush {flushed}"))
+    rows.append(Row("    peak memory: growth of ru_maxrss over the run", f"{f.peak_rss_growth_bytes / 2**20:,.1f} MiB",
+                    "-", "-", "resident high-water mark, not tracemalloc; a lower bound if the process peaked earlier"))
+    digests = "; ".join(f"{d}: {len(sizes)} digest(s) of {sum(sizes):,}" for d, sizes in sorted(f.digests.items()))
+    rows.append(Row("    checks: 1 digest per destination, 0 per-resource, all recorded",
+                    "ok" if not f.problems else "; ".join(f.problems), "all hold", "pass" if not f.problems else "FAIL",
+                    f"{digests}; per-resource deliveries {f.per_resource_deliveries}; "
+                    f"records {f.recorded:,}/{f.notifications:,}"))
+    return rows
+
+
+def collect(rounds: int, import_runs: int, storm_sizes: dict[storm.Backend, int] | None = None) -> list[Row]:
     hot = measure.compliance_hot_path(rounds)
     skipped = measure.skipped_hot_path(rounds)
     imported = measure.cold_import(import_runs)
@@ -49,7 +89,7 @@ def collect(rounds: int, import_runs: int) -> list[Row]:
     fast = measure.validator_build(import_runs, "fast_validator")
     explaining = measure.validator_build(import_runs, "_explaining_validator")
     fan = fanout.fan_out(rounds=min(rounds, 7))
-    return [
+    rows = [
         Row("(a) compliance change: SNS event text → routed, CPU/message", f"{hot.ratio:.2f}× orjson.loads",
             f"≤ {TARGET_HOT_PATH:g}×", _against(hot.ratio, TARGET_HOT_PATH),
             f"{_us(hot.subject_ns)} vs orjson.loads {_us(hot.baseline_ns)} per message"),
@@ -71,6 +111,10 @@ def collect(rounds: int, import_runs: int) -> list[Row]:
             f"one by one {_seconds(fan.sequential_s)} ({fan.sequential_ratio or 0:.1f}×); "
             f"{fan.peak_in_flight} of {fan.calls} calls in flight at once"),
     ]
+    for backend, size in (storm_sizes or {}).items():
+        if size > 0:
+            rows += storm_rows(storm.run_storm(backend, size))
+    return rows
 
 
 def print_table(rows: list[Row]) -> None:
@@ -101,10 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--rounds", type=int, default=21, help="interleaved rounds per in-process measure")
     parser.add_argument("--import-runs", type=int, default=9, help="fresh interpreters per import measure")
+    parser.add_argument("--storm-size", type=int, default=STORM_SIZE,
+                        help="notifications in the SQLite storm (0 skips it; the issue's full storm is 10000)")
+    parser.add_argument("--storm-dynamodb-size", type=int, default=STORM_DYNAMODB_SIZE,
+                        help="notifications in the moto DynamoDB storm (0 skips it; ~20/s on moto)")
     args = parser.parse_args(argv)
     print(f"compliance-notifier bench: Python {platform.python_version()}, {platform.machine()}, "
           f"{os.cpu_count()} CPUs; {args.rounds} interleaved rounds, {args.import_runs} fresh interpreters each\n")
-    print_table(collect(args.rounds, args.import_runs))
+    print_table(collect(args.rounds, args.import_runs,
+                        {"sqlite": args.storm_size, "dynamodb": args.storm_dynamodb_size}))
     print_breakdown("Where the CPU goes, per compliance change (median per stage, CPU time):",
                     stages.compliance_breakdown(args.rounds))
     print_breakdown("Where the CPU goes, per skipped ConfigurationItemChangeNotification:",
