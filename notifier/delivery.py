@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
+from .deadlines import deadline_of_this_delivery
 from .destinations.base import Destination, DestinationSpec, Outgoing, TicketDestination
 from .errors import DeliveryError, TicketGone
 from .notification import ComplianceNotification
@@ -102,7 +103,8 @@ def deliver(destination: Destination, outgoing: Outgoing, context: DeliveryConte
     if state is not None and not state.claim_delivery(change_key, spec.name, now=context.now):
         return Delivery(spec.name, spec.type, "already_sent")
     try:
-        action, ticket = _with_retries(lambda: _send(destination, outgoing, context), context)
+        with deadline_of_this_delivery(context.deadline):  # every call inside waits at most until then
+            action, ticket = _with_retries(lambda: _send(destination, outgoing, context), context)
     except DeliveryError as exc:
         if state is not None:
             state.release_delivery(change_key, spec.name)

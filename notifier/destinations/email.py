@@ -20,6 +20,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import TYPE_CHECKING, Any
 
+from ..deadlines import bounded
 from ..errors import DeliveryError, NotifierError, SecretError
 from ..render import RenderedMessage, Renderer, RenderError, header_safe
 from ..secrets import SecretResolver, SecretUnavailable
@@ -213,9 +214,10 @@ class SmtpEmailDestination(_EmailBase):
             log.warning("destination %s: some recipients were refused: %s", self.spec.name, sorted(refused))
 
     def _connect(self) -> smtplib.SMTP:
+        timeout = bounded(self.timeout, destination=self.spec.name)  # never past the Lambda's deadline
         if self.tls == "implicit":
-            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self.ssl_context)
-        return smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            return smtplib.SMTP_SSL(self.host, self.port, timeout=timeout, context=self.ssl_context)
+        return smtplib.SMTP(self.host, self.port, timeout=timeout)
 
     def _password(self) -> str | None:
         if not self.password_reference:

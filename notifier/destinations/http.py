@@ -19,6 +19,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ..concurrency import CONNECTIONS_PER_POOL
+from ..deadlines import bounded
 from ..errors import DeliveryError
 
 DEFAULT_TIMEOUT = 10.0
@@ -68,6 +69,7 @@ class HttpChannel:
         `expect_json=False` accepts any 2xx answer and returns its text (Slack answers "ok" as text/plain).
         `label` names the call in errors instead of "METHOD path", for a path that is itself a secret."""
         what = label or f"{method} {path}"
+        timeout = bounded(self.timeout, destination=self.destination)  # never past the Lambda's deadline
         try:
             response = self.session.request(
                 method,
@@ -76,11 +78,11 @@ class HttpChannel:
                 data=form if form is not None else body,
                 params=params,
                 headers=headers,
-                timeout=self.timeout,
+                timeout=timeout,
                 allow_redirects=False,
             )
         except requests.Timeout:
-            reason = f"{what} timed out after {self.timeout:g} s"
+            reason = f"{what} timed out after {timeout:g} s"
             raise DeliveryError(self.destination, reason, retryable=True) from None
         except requests.ConnectionError as exc:
             reason = f"{what}: cannot connect ({type(exc).__name__})"
