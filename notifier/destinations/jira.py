@@ -219,9 +219,23 @@ class JiraDestination:
         body = self._render(
             lambda: self.content.comment(outgoing, action, self.template_variables(resolution=resolution))
         )
+        if self._last_comment_is(ticket, body):
+            return  # our own comment from an attempt whose transition failed: a retry must not say it twice
         self.http.request(
             "POST", f"{self._issue_path(ticket)}/comment", json_body={"body": body}, not_found=self._gone(ticket)
         )
+
+    def _last_comment_is(self, ticket: TicketRef, body: Any) -> bool:
+        page = self.http.request(
+            "GET",
+            f"{self._issue_path(ticket)}/comment",
+            params={"orderBy": "-created", "maxResults": "1"},
+            not_found=self._gone(ticket),
+        )
+        comments = page.get("comments") if isinstance(page, dict) else None
+        if not isinstance(comments, list) or not comments or not isinstance(comments[0], dict):
+            return False
+        return bool(comments[0].get("body") == body)
 
     def _walk(self, ticket: TicketRef, path: Sequence[str], resolution: str | None) -> str | None:
         """Take the named transitions one after another; return the resolution sent, if a screen asked for one.

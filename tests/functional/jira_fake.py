@@ -192,6 +192,8 @@ class FakeJira:
             return 200, issue_json(issue, self.url)
         if method == "POST" and tail == "/comment":
             return self._comment(issue, body)
+        if method == "GET" and tail == "/comment":
+            return 200, self._comments_page(issue, query)
         if method == "GET" and tail == "/transitions":
             return 200, {
                 "transitions": transitions_json(
@@ -247,6 +249,23 @@ class FakeJira:
             "created": "2024-01-02T03:04:05.000+0000",
             "updated": "2024-01-02T03:04:05.000+0000",
         }
+
+    def _comments_page(self, issue: FakeIssue, query: Mapping[str, list[str]]) -> dict[str, Any]:
+        """GET .../comment (PageOfComments), honouring orderBy=-created and maxResults like Jira."""
+        newest_first = query.get("orderBy", [""])[0] in ("-created", "-created_date")
+        bodies = list(reversed(issue.comments)) if newest_first else list(issue.comments)
+        limit = int(query.get("maxResults", ["50"])[0])
+        shown = [
+            {
+                "id": str(20000 + index),
+                "self": f"{self.url}/rest/api/2/issue/{issue.id}/comment/{20000 + index}",
+                "body": comment,
+                "created": "2024-01-02T03:04:05.000+0000",
+                "updated": "2024-01-02T03:04:05.000+0000",
+            }
+            for index, comment in enumerate(bodies[:limit])
+        ]
+        return {"startAt": 0, "maxResults": limit, "total": len(bodies), "comments": shown}
 
     def _transition(self, issue: FakeIssue, body: dict[str, Any]) -> tuple[int, Any]:
         wanted = str((body.get("transition") or {}).get("id"))
