@@ -67,6 +67,14 @@ def pipeline_from_environment() -> Pipeline:
         raise NotifierError("NOTIFIER_CONFIG is not set: point it at the routing config (path, s3:// or ssm:)")
     config = load_config_reference(reference)
     require_resolvable(config.destinations, SecretResolver(), config.source)
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and not os.environ.get("NOTIFIER_STATE"):
+        from .telemetry import logger
+
+        # /tmp lives and dies with the container: duplicates across containers and held digests are lost.
+        logger.warning(
+            "NOTIFIER_STATE is not set: state is a SQLite file in /tmp, per container and lost with it; "
+            "set NOTIFIER_STATE=dynamodb://TABLE for de-duplication, tickets and digests that survive"
+        )
     return build_pipeline(config, state=open_state(default_state_url()))
 
 

@@ -156,3 +156,19 @@ def test_handler_builds_its_pipeline_from_the_environment(tmp_path: Path, monkey
             assert len(server.received) == 1
         finally:
             handler.set_pipeline(None)
+
+
+def test_a_lambda_without_durable_state_says_so_at_cold_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "routes.yml"
+    config.write_text(CONFIG.format(port=closed_port(), audit=tmp_path / "audit.jsonl"))
+    monkeypatch.setenv("NOTIFIER_CONFIG", str(config))
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "compliance-notifier")
+    monkeypatch.delenv("NOTIFIER_STATE", raising=False)
+    handler.set_pipeline(None)
+    try:
+        handler.lambda_handler({"Records": []}, None)
+    finally:
+        handler.set_pipeline(None)
+    assert "NOTIFIER_STATE is not set" in capsys.readouterr().err
