@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from .delivery import Delivery, DeliveryContext, deliver, preview
 from .destinations.base import Destination, DestinationSpec, Outgoing
 from .destinations.file import FileDestination
+from .digests.rate_limit import RateLimits
 from .envelopes import InboundMessage
 from .errors import NotifierError
 from .message_types import COMPLIANCE_MESSAGE_TYPE
@@ -60,6 +61,7 @@ class Pipeline:
         self._breaker_alert_lock = threading.Lock()  # check-then-record of the once-per-window breaker alert
         self._alert_log = EventLog()  # breaker alerts' once-per-window memory when there is no state store
         self._stateless_previews: dict[tuple[tuple[str, ...], TransitionKind], tuple[Delivery, ...]] = {}
+        self.rate_limits = RateLimits(self.specs)  # per-destination rate_limit (digests/rate_limit.py)
 
     def process(
         self,
@@ -122,6 +124,14 @@ class Pipeline:
 
             outgoing = Outgoing(parsed, change, routes, message.message_id)
             held, names = hold(self.state, self.specs, hits, names, outgoing, now=self.clock(), send=send)
+        # -- rate limits (notifier/digests/rate_limit.py): over the limit is held for a digest or failed retryable
+        if self.rate_limits.active:
+            outgoing = Outgoing(parsed, change, routes, message.message_id)
+            limited, names = self.rate_limits.apply(
+                self.state, self.specs, names, outgoing, now=self.clock(), send=send
+            )
+            held += limited
+        # -- end rate limits
         if send:
             context = DeliveryContext(self.state, record, self.clock(), deadline)
             outgoing = Outgoing(parsed, change, routes, message.message_id)
@@ -131,6 +141,8 @@ class Pipeline:
                 sent = delivery_pool.map(lambda name: self._deliver(self.specs[name], outgoing, context), names)
                 deliveries = tuple(sent)
             deliveries += self._breaker_alerts(deliveries, outgoing, context)
+            if self.rate_limits.active:  # rate limits: count what was actually sent
+                self.rate_limits.record(deliveries, self.state, context.now)
         elif self.state is None:
             deliveries = self._stateless_previews_for(names, parsed, change)
         else:

@@ -133,6 +133,12 @@ def _check_destination_types(destinations: Mapping[str, Any], findings: Findings
             )))
         elif kind == "lambda":
             _check_guard_rails(name, spec, findings)
+        if isinstance(spec, dict) and "rate_limit" in spec:  # what the schema cannot say (digests/rate_limit.py)
+            from ..digests.rate_limit import rate_limit_problem
+
+            problem = rate_limit_problem(spec["rate_limit"], schema_checked=True)
+            if problem is not None:
+                findings.errors.append((("destinations", name, "rate_limit"), problem))
 
 
 def _check_guard_rails(name: str, spec: dict[str, Any], findings: Findings) -> None:
