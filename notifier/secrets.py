@@ -184,3 +184,16 @@ def _is_transient(error: BaseException | None, code: str | None) -> bool:
     response = getattr(error, "response", None)
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) if isinstance(response, dict) else 0
     return bool(status >= 500 or status == 429)
+
+
+def resolve_for_delivery(secrets: SecretResolver, reference: str, *, destination: str, what: str | None = None) -> str:
+    """The secret, or a DeliveryError naming the reference (never a value) and saying whether a retry
+    helps (SecretUnavailable: throttled, 5xx, unreachable). Every channel resolves its secrets through
+    this one translation. `what` ("SMTP password") prefixes the reason."""
+    from .errors import DeliveryError
+
+    try:
+        return secrets.resolve(reference)
+    except SecretError as exc:
+        reason = f"cannot get the {what}: {exc}" if what else str(exc)
+        raise DeliveryError(destination, reason, retryable=isinstance(exc, SecretUnavailable)) from None

@@ -21,9 +21,9 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from typing import TYPE_CHECKING, Any
 
 from ..deadlines import bounded
-from ..errors import DeliveryError, NotifierError, SecretError
+from ..errors import DeliveryError, NotifierError
 from ..render import RenderedMessage, Renderer, RenderError, header_safe
-from ..secrets import SecretResolver, SecretUnavailable
+from ..secrets import SecretResolver, resolve_for_delivery
 from .base import DestinationSpec, Outgoing
 
 if TYPE_CHECKING:
@@ -222,12 +222,9 @@ class SmtpEmailDestination(_EmailBase):
     def _password(self) -> str | None:
         if not self.password_reference:
             return None
-        try:
-            return self.secrets.resolve(self.password_reference)
-        except SecretError as exc:
-            raise DeliveryError(
-                self.spec.name, f"cannot get the SMTP password: {exc}", retryable=isinstance(exc, SecretUnavailable)
-            ) from exc
+        return resolve_for_delivery(
+            self.secrets, self.password_reference, destination=self.spec.name, what="SMTP password"
+        )
 
 
 def smtp_retryable(exc: BaseException) -> bool:

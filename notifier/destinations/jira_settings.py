@@ -18,8 +18,8 @@ from typing import Any
 
 import requests
 
-from ..errors import DeliveryError, NotifierError, SecretError
-from ..secrets import SecretResolver, SecretUnavailable, is_secret_reference
+from ..errors import NotifierError
+from ..secrets import SecretResolver, is_secret_reference, resolve_for_delivery
 from .base import DestinationSpec
 from .http import DEFAULT_TIMEOUT
 
@@ -136,11 +136,10 @@ class JiraAuth(requests.auth.AuthBase):
         self.secrets = secrets
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        try:
-            token = self.secrets.resolve(self.settings.token_reference)
-        except SecretError as exc:  # names the reference only; raised through requests untouched
-            reason = f"cannot get the Jira token: {exc}"
-            raise DeliveryError(self.settings.name, reason, retryable=isinstance(exc, SecretUnavailable)) from None
+        # names the reference only; raised through requests untouched
+        token = resolve_for_delivery(
+            self.secrets, self.settings.token_reference, destination=self.settings.name, what="Jira token"
+        )
         if self.settings.cloud:
             pair = f"{self.settings.email}:{token}".encode()
             request.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")

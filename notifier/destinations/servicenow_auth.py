@@ -27,8 +27,8 @@ from typing import Any
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 
-from ..errors import DeliveryError, SecretError
-from ..secrets import SecretResolver, SecretUnavailable
+from ..errors import DeliveryError
+from ..secrets import SecretResolver, resolve_for_delivery
 from .http import HttpChannel
 
 TOKEN_PATH = "/oauth_token.do"
@@ -37,14 +37,6 @@ TOKEN_PATH = "/oauth_token.do"
 REFRESH_MARGIN_SECONDS = 60.0
 # When a token answer omits expires_in, assume it lives this long (a 401 would refresh it anyway).
 ASSUMED_LIFETIME_SECONDS = 300.0
-
-
-def resolve_secret(destination: str, secrets: SecretResolver, reference: str) -> str:
-    """The secret, or a DeliveryError that names the reference (never a value) and says if a retry helps."""
-    try:
-        return secrets.resolve(reference)
-    except SecretError as exc:
-        raise DeliveryError(destination, str(exc), retryable=isinstance(exc, SecretUnavailable)) from None
 
 
 class BasicAuth(AuthBase):
@@ -57,7 +49,7 @@ class BasicAuth(AuthBase):
         self.secrets = secrets
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        password = resolve_secret(self.destination, self.secrets, self.password_reference)
+        password = resolve_for_delivery(self.secrets, self.password_reference, destination=self.destination)
         signed: requests.PreparedRequest = HTTPBasicAuth(self.username, password)(request)
         return signed
 
@@ -108,7 +100,7 @@ class ClientCredentialsAuth(AuthBase):
                 self._token = None
 
     def _fetch(self) -> tuple[str, float]:
-        secret = resolve_secret(self.destination, self.secrets, self.client_secret_reference)
+        secret = resolve_for_delivery(self.secrets, self.client_secret_reference, destination=self.destination)
         form = {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": secret}
         answer = self.token_channel.request("POST", TOKEN_PATH, form=form)
         token = answer.get("access_token") if isinstance(answer, dict) else None

@@ -35,10 +35,9 @@ from urllib.parse import urlsplit
 
 from ..errors import DeliveryError, NotifierError
 from ..render import Renderer, RenderError, message_context, sample_outgoing
-from ..secrets import SecretResolver, is_secret_reference
+from ..secrets import SecretResolver, is_secret_reference, resolve_for_delivery
 from .base import DestinationSpec, Outgoing
 from .http import HttpChannel
-from .servicenow_auth import resolve_secret
 from .webhook import is_loopback
 from .webhook_payload import TemplateProblem
 
@@ -171,7 +170,7 @@ class SlackDestination:
 
     def send(self, outgoing: Outgoing) -> str | None:
         body = json.dumps(self.message(outgoing), ensure_ascii=True, separators=(",", ":")).encode("ascii")
-        url = resolve_secret(self.spec.name, self.secrets, self.url_reference).strip()
+        url = resolve_for_delivery(self.secrets, destination=self.spec.name, reference=self.url_reference).strip()
         problem = webhook_url_problem(url)
         if problem:
             raise DeliveryError(self.spec.name, f"the value of {self.url_reference} {problem}", retryable=False)

@@ -42,10 +42,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import DeliveryError, NotifierError
-from ..secrets import SecretResolver, is_secret_reference
+from ..secrets import SecretResolver, is_secret_reference, resolve_for_delivery
 from .base import DestinationSpec, Outgoing
 from .http import HttpChannel
-from .servicenow_auth import resolve_secret
 from .webhook_payload import PayloadBuilder
 
 if TYPE_CHECKING:
@@ -89,7 +88,9 @@ def endpoint_problem(url: str) -> str | None:
     if parts.username is not None or parts.password is not None:
         return "must not hold credentials (user:password@); send them in a header from a secret reference"
     if parts.scheme == "http" and not is_loopback(host):
-        return "uses plain http://, which is only allowed to a loopback address (127.0.0.1, ::1, localhost): use https://"
+        return (
+            "uses plain http://, which is only allowed to a loopback address (127.0.0.1, ::1, localhost): use https://"
+        )
     return None
 
 
@@ -195,12 +196,16 @@ class WebhookDestination:
         return None  # sent
 
     def _key(self, reference: str) -> bytes:
-        return signing_key(self.spec.name, reference, resolve_secret(self.spec.name, self.secrets, reference))
+        return signing_key(
+            self.spec.name,
+            reference,
+            resolve_for_delivery(self.secrets, destination=self.spec.name, reference=reference),
+        )
 
     def _value(self, header: ExtraHeader) -> str:
         if not header.is_reference:
             return header.value
-        value = resolve_secret(self.spec.name, self.secrets, header.value)
+        value = resolve_for_delivery(self.secrets, destination=self.spec.name, reference=header.value)
         if _CONTROL.search(value):
             reason = f"the secret {header.value} for header {header.name!r} holds a line break or control character"
             raise DeliveryError(self.spec.name, reason, retryable=False)
