@@ -27,6 +27,7 @@ from ..secrets import SecretResolver, resolve_for_delivery
 from .base import DestinationSpec, Outgoing
 
 if TYPE_CHECKING:
+    from ..digests.message import Digest
     from .registry import BuildContext
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,15 @@ class _EmailBase:
         self.sender = _addresses(spec, "from", required=True)[0]
         self.to = _addresses(spec, "to", required=True)
         self.cc = _addresses(spec, "cc", required=False)
+
+    def send_digest(self, digest: Digest) -> str | None:
+        from ..digests.message import digest_email
+
+        self.send_message(digest_email(digest, self.sender, self.to, self.cc))
+        return None
+
+    def send_message(self, message: EmailMessage) -> None:
+        raise NotImplementedError  # SES and SMTP each send their own way
 
     def _message(self, outgoing: Outgoing) -> EmailMessage:
         try:

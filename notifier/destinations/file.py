@@ -19,6 +19,7 @@ from ..errors import DeliveryError, NotifierError
 from .base import DestinationSpec, Outgoing
 
 if TYPE_CHECKING:
+    from ..digests.message import Digest
     from .registry import BuildContext
 
 FILE_MODE = 0o640  # records name accounts and resources: not world-readable
@@ -68,6 +69,10 @@ class FileDestination:
 
     def send(self, outgoing: Outgoing) -> None:
         self.append(delivery_record(self.spec.name, outgoing, datetime.now(UTC)))
+
+    def send_digest(self, digest: Digest) -> str | None:
+        self.append(digest.record())
+        return None
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one JSON line; also how invalid messages reach their dead letter."""

@@ -44,6 +44,7 @@ from .jira_content import JiraContent, JiraText
 from .jira_settings import JiraAuth, JiraSettings
 
 if TYPE_CHECKING:
+    from ..digests.message import Digest
     from .registry import BuildContext
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,35 @@ class JiraDestination:
         return TicketRef(
             SYSTEM, str(key), str(issue_id), TicketStatus.OPEN, url=self.browse_url(str(key)), updated_at=self._now()
         )
+
+    def send_digest(self, digest: Digest) -> str | None:
+        """Baseline `per_rule`: one umbrella ticket for the window's first evaluations. Its label is stable per
+        window, so a flush retried after the ticket was opened adopts it instead of opening a second one."""
+        from ..digests.formats import adf_digest, digest_label, ticket_summary, wiki_digest
+        from .jira_content import fit_adf
+        from .jira_markup import MAX_TEXT_UNITS
+
+        label = digest_label(digest)
+        existing = self.find_open(label)
+        if existing is not None:
+            return existing.key
+        cloud = self.settings.cloud
+        description = fit_adf(adf_digest(digest), MAX_TEXT_UNITS) if cloud else wiki_digest(digest, MAX_TEXT_UNITS)
+        fields: dict[str, Any] = {
+            **self.settings.custom_fields,
+            "project": {"key": self.settings.project},
+            "issuetype": {"name": self.settings.issue_type},
+            "summary": ticket_summary(digest),
+            "description": description,
+            "labels": list(dict.fromkeys((label, *self.settings.labels))),
+        }
+        if self.settings.components:
+            fields["components"] = [{"name": name} for name in self.settings.components]
+        created = self.http.request("POST", f"{self.api}/issue", json_body={"fields": fields}) or {}
+        if not created.get("key"):
+            raise DeliveryError(self.spec.name, f"POST {self.api}/issue answered without an issue key", retryable=False)
+        log.info("jira %s: opened umbrella %s for %d resource(s)", self.spec.name, created["key"], len(digest.items))
+        return str(created["key"])
 
     def comment(self, ticket: TicketRef, outgoing: Outgoing) -> TicketRef:
         state = self.issue_state(ticket)

@@ -58,6 +58,7 @@ from .servicenow_fields import (
 )
 
 if TYPE_CHECKING:
+    from ..digests.message import Digest
     from .registry import BuildContext
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,34 @@ class ServiceNowDestination:
         ticket = self._ref(record, TicketStatus.OPEN, at=_now())
         log.info("servicenow %s: opened %s for %s", self.spec.name, ticket.key, label)
         return ticket
+
+    def send_digest(self, digest: Digest) -> str | None:
+        """Baseline `per_rule`: one umbrella incident per window, found again by its correlation_id on a retry."""
+        from ..digests.formats import digest_label, ticket_summary
+
+        label = digest_label(digest)
+        existing = self.find_open(label)
+        if existing is not None:
+            return existing.key
+        s = self.settings
+        optional = {"caller_id": s.caller, "assignment_group": s.assignment_group, "category": s.category,
+                    "subcategory": s.subcategory}  # fmt: skip
+        incident = {
+            "short_description": one_line(ticket_summary(digest)),
+            "description": long_text(digest.text()),
+            "correlation_id": label,
+            "correlation_display": CORRELATION_DISPLAY,
+            **{field: value for field, value in optional.items() if value is not None},
+        }
+        answer = self.channel.request(
+            "POST",
+            self._collection,
+            json_body=incident,
+            params={"sysparm_fields": READ_FIELDS, "sysparm_exclude_reference_link": "true"},
+        )
+        ticket = self._ref(self._record(answer, "POST"), TicketStatus.OPEN, at=_now())
+        log.info("servicenow %s: opened umbrella %s for %d resource(s)", self.spec.name, ticket.key, len(digest.items))
+        return ticket.key
 
     def comment(self, ticket: TicketRef, outgoing: Outgoing) -> TicketRef:
         return self._update(ticket, outgoing, "comment", {})

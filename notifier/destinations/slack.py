@@ -42,6 +42,7 @@ from .webhook import is_loopback
 from .webhook_payload import TemplateProblem
 
 if TYPE_CHECKING:
+    from ..digests.message import Digest
     from .registry import BuildContext
 
 DEFAULT_TEMPLATE_SET = "slack"
@@ -169,7 +170,17 @@ class SlackDestination:
         self.template_set = str(spec.options.get("template") or DEFAULT_TEMPLATE_SET)
 
     def send(self, outgoing: Outgoing) -> str | None:
-        body = json.dumps(self.message(outgoing), ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        self._post(self.message(outgoing))
+        return None  # sent
+
+    def send_digest(self, digest: Digest) -> str | None:
+        from ..digests.formats import slack_digest_message
+
+        self._post(slack_digest_message(digest))
+        return None
+
+    def _post(self, message: dict[str, Any]) -> None:
+        body = json.dumps(message, ensure_ascii=True, separators=(",", ":")).encode("ascii")
         url = resolve_for_delivery(self.secrets, destination=self.spec.name, reference=self.url_reference).strip()
         problem = webhook_url_problem(url)
         if problem:
@@ -183,7 +194,6 @@ class SlackDestination:
             expect_json=False,
             label=f"POST to the Slack webhook in {self.url_reference}",
         )
-        return None  # sent
 
     def message(self, outgoing: Outgoing) -> dict[str, Any]:
         """The Block Kit payload, within Slack's limits. A template problem is permanent."""

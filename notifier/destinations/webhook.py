@@ -48,6 +48,7 @@ from .http import HttpChannel
 from .webhook_payload import PayloadBuilder
 
 if TYPE_CHECKING:
+    from ..digests.message import Digest
     from .registry import BuildContext
 
 DEFAULT_TIMEOUT_SECONDS = 15.0  # the low end of the 15-30 s Standard Webhooks recommends
@@ -179,6 +180,19 @@ class WebhookDestination:
 
     def send(self, outgoing: Outgoing) -> str | None:
         message_id, body = self.builder.body(outgoing)
+        self._post(message_id, body)
+        return None  # sent
+
+    def send_digest(self, digest: Digest) -> str | None:
+        """A window's digest (`schemas/webhook-digest.v1.schema.json`), signed like a single change."""
+        from ..digests.formats import digest_message_id, webhook_digest_payload
+        from .webhook_payload import encode
+
+        message_id = digest_message_id(self.spec.name, digest)
+        self._post(message_id, encode(webhook_digest_payload(digest, message_id)))
+        return None
+
+    def _post(self, message_id: str, body: bytes) -> None:
         keys = [self._key(reference) for reference in self.secret_references]
         timestamp = str(int(self.clock()))
         headers = {header.name: self._value(header) for header in self.headers}
@@ -193,7 +207,6 @@ class WebhookDestination:
         self.channel.request(
             "POST", self.target, body=body, headers=headers, expect_json=False, label=f"POST {self.shown_url}"
         )
-        return None  # sent
 
     def _key(self, reference: str) -> bytes:
         return signing_key(

@@ -16,9 +16,8 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..destinations.file import FileDestination
 from ..errors import DeliveryError, NotifierError
-from .message import Digest, digest_email
+from .message import Digest
 
 if TYPE_CHECKING:
     from ..pipeline import Pipeline
@@ -65,12 +64,10 @@ def _send(pipeline: Pipeline, digest: Digest) -> str:
     if spec.dry_run:
         return "dry-run"
     destination = pipeline._destination(spec)
-    if isinstance(destination, FileDestination):
-        destination.append(digest.record())
-        return "sent"
-    send_message = getattr(destination, "send_message", None)
-    if spec.type == "email" and send_message is not None:
-        send_message(digest_email(digest, destination.sender, destination.to, destination.cc))  # type: ignore[attr-defined]
-        return "sent"
-    # hold.holds_for holds only for DIGEST_TYPES: reaching here means the config changed meanwhile.
-    raise DeliveryError(spec.name, f"a {spec.type} destination cannot take a digest yet", retryable=False)
+    send_digest = getattr(destination, "send_digest", None)
+    if send_digest is None:  # hold.holds_for holds only for DIGEST_TYPES: the config changed meanwhile
+        raise DeliveryError(spec.name, f"a {spec.type} destination cannot take a digest", retryable=False)
+    ticket = send_digest(digest)
+    if ticket:
+        log.info("digest of %d item(s) to %s: umbrella ticket %s", len(digest.items), spec.name, ticket)
+    return "sent"

@@ -3,6 +3,9 @@
 Held deliveries are reported with action `digested` (status stays `routed`); `explain` shows `digest`.
 A ticket destination in baseline mode follows the route's `baseline_tickets`: per_resource tickets as
 usual, per_rule holds it (the flush opens one umbrella ticket), none shows `baseline:none` (state only).
+Outside baseline mode a ticket destination is never held by `group_by`: a ticket tracks one problem
+and resolves itself with it, which a ticket for a group of changes could not. A `lambda` (remediation)
+destination is never held: each resource is remediated, or not, on its own.
 
 Every held notification has already passed the ordering guard and is recorded like any other; the
 append is keyed by its content_key, so a redelivery within the window is held once. One arriving after
@@ -28,9 +31,8 @@ from .policy import Grouping
 HELD = "digested"
 WOULD_HOLD = "digest"
 BASELINE_NONE = "baseline:none"
-# The types a digest can be sent to (digests/flush.py). Others get each notification as before: a
-# webhook, Slack, Lambda or ticket digest is not built yet, and holding without sending would lose it.
-DIGEST_TYPES = frozenset({"email", "file"})
+# The types a digest can be sent to (digests/flush.py); a remediation Lambda gets each notification.
+DIGEST_TYPES = frozenset({"email", "file", "webhook", "slack", "jira", "servicenow"})
 
 
 class Hold(NamedTuple):
@@ -57,8 +59,12 @@ def holds_for(
             decided.add(name)
             if grouping is None or hit.digest is None:
                 continue
-            if grouping.reason == "baseline" and hit.digest.baseline_tickets == "none" and is_ticketing(specs[name]):
-                holds[name] = Hold(hit.route, grouping, BASELINE_NONE)
+            if is_ticketing(specs[name]):
+                baseline = hit.digest.baseline_grouping(notification, change)
+                tickets = hit.digest.baseline_tickets
+                if baseline is None or tickets == "per_resource":
+                    continue  # one ticket per problem, opened at once
+                holds[name] = Hold(hit.route, baseline, BASELINE_NONE if tickets == "none" else HELD)
                 continue
             if specs[name].type not in DIGEST_TYPES:
                 continue

@@ -67,6 +67,11 @@ class DigestPolicy:
         if self.group_by or self.window is not None:
             values = tuple((name, _value(name, notification, change)) for name in self.group_by)
             return Grouping("group", values, self.window or BASELINE_WINDOW)
+        return self.baseline_grouping(notification, change)
+
+    def baseline_grouping(self, notification: ComplianceNotification, change: Transition) -> Grouping | None:
+        """The per-rule baseline hold of a first evaluation, whatever `group_by` says: ticket destinations,
+        which `group_by` never holds, still get one umbrella ticket per rule in a rule's first storm."""
         if self.baseline and change.old is Compliance.NONE and change.kind in _BASELINE_KINDS:
             return Grouping("baseline", (("rule", notification.rule),), self.window or BASELINE_WINDOW)
         return None

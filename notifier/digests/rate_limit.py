@@ -16,12 +16,13 @@ state store they are counted per process (EventLog). Counting and recording are 
 deliveries (batch threads, parallel Lambdas) may overshoot the limit by as many as race between them.
 
 What exceeds the limit is never dropped:
-  - a digest-capable destination (DIGEST_TYPES, with a state store) holds it in the digest buffer under
-    the group (route "rate:<destination>", reason "rate-limit"), window RATE_DIGEST_WINDOW; it goes out
-    with that digest once flushed. Action `rate-limited:digested`.
-  - any other destination (webhook, slack, jira, servicenow, lambda), or any destination without a
+  - a message destination (email, file, webhook, slack), with a state store, holds it in the digest
+    buffer under the group (route "rate:<destination>", reason "rate-limit"), window RATE_DIGEST_WINDOW;
+    it goes out with that digest once flushed. Action `rate-limited:digested`.
+  - a ticket destination (jira, servicenow) or a remediation Lambda, or any destination without a
     state store: the delivery fails *retryable* with reason "rate limit ... exceeded", so SQS redelivers
-    the record later (per-destination claims keep the other destinations from sending twice).
+    the record later (per-destination claims keep the other destinations from sending twice). A digest
+    cannot stand in for a ticket action: the resource's own ticket must still open or resolve.
 A notification that would not be sent anyway (dry_run, already delivered) is left to the normal path.
 `explain` shows `rate-limited` for what would be held or failed now (it only reads the counts).
 """
@@ -40,6 +41,7 @@ from ..delivery import Delivery, should_send
 from ..destinations.base import DestinationSpec, Outgoing
 from ..state.base import EVENT_RETENTION, StateStore
 from ..state.event_log import EventLog
+from ..tickets.policy import is_ticketing
 from .hold import DIGEST_TYPES, digest_item
 
 RATE_DIGEST_WINDOW = timedelta(minutes=1)
@@ -169,7 +171,7 @@ class RateLimits:
             reason = f"rate limit of {limit.describe()} exceeded"
             if not send:
                 limited.append(Delivery(name, spec.type, WOULD_LIMIT, reason))
-            elif state is not None and spec.type in DIGEST_TYPES:
+            elif state is not None and spec.type in DIGEST_TYPES and not is_ticketing(spec):
                 item = digest_item(outgoing.notification, outgoing.transition, outgoing.message_id)
                 key = outgoing.notification.content_key
                 added = state.append_digest(group_of(name), key, item, now=now, window=RATE_DIGEST_WINDOW)

@@ -17,6 +17,8 @@ from notifier.app import build_pipeline
 from notifier.cli import main
 from notifier.destinations.base import DestinationSpec, Outgoing
 from notifier.destinations.file import FileDestination
+from notifier.digests.flush import flush_due
+from notifier.digests.message import Digest
 from notifier.digests.rate_limit import RateLimit, rate_limit_problem
 from notifier.envelopes import InboundMessage
 from notifier.pipeline import Pipeline
@@ -65,9 +67,14 @@ class CountingHook:
     def __init__(self, spec: DestinationSpec) -> None:
         self.spec = spec
         self.sent: list[str] = []
+        self.digests: list[list[str]] = []
 
     def send(self, outgoing: Outgoing) -> str | None:
         self.sent.append(outgoing.notification.resource_id)
+        return None
+
+    def send_digest(self, digest: Digest) -> str | None:
+        self.digests.append([item["resource_id"] for item in digest.items])
         return None
 
 
@@ -144,10 +151,7 @@ def test_explain_shows_rate_limited_and_changes_nothing(world: tuple[Pipeline, C
     assert [d.action for d in pipeline.process(message(7), send=False).deliveries] == ["send"]
 
 
-@pytest.mark.parametrize("with_state", [True, False])
-def test_a_webhook_over_the_limit_fails_retryable_and_goes_out_on_a_later_retry(
-    tmp_path: Path, with_state: bool
-) -> None:
+def test_a_webhook_over_the_limit_folds_into_the_next_digest(tmp_path: Path) -> None:
     config = parse_config(HOOK_CONFIG, "r.yml", tmp_path)
     hooks: list[CountingHook] = []
 
@@ -156,9 +160,30 @@ def test_a_webhook_over_the_limit_fails_retryable_and_goes_out_on_a_later_retry(
         return hooks[-1]
 
     clock = Clock()
-    pipeline = Pipeline(
-        config.tree, config.destinations, state=MemoryState() if with_state else None, connect=connect, clock=clock
-    )
+    pipeline = Pipeline(config.tree, config.destinations, state=MemoryState(), connect=connect, clock=clock)
+    results = [pipeline.process(message(n)).deliveries[0] for n in range(4)]
+    assert [d.action for d in results] == ["sent", "sent", "rate-limited:digested", "rate-limited:digested"]
+    [hook] = hooks
+    assert hook.sent == ["log-group-0", "log-group-1"] and hook.digests == []
+
+    flushed = flush_due(pipeline, T0 + timedelta(minutes=10))
+    assert [(f.destination, f.items, f.action) for f in flushed] == [("hook", 2, "sent")]
+    assert hook.digests == [["log-group-2", "log-group-3"]]  # nothing lost, nothing twice
+
+
+def test_without_state_a_webhook_over_the_limit_fails_retryable_and_goes_out_on_a_later_retry(
+    tmp_path: Path,
+) -> None:
+    """Without a state store there is nowhere to hold it: SQS's redelivery is the buffer."""
+    config = parse_config(HOOK_CONFIG, "r.yml", tmp_path)
+    hooks: list[CountingHook] = []
+
+    def connect(spec: DestinationSpec) -> CountingHook:
+        hooks.append(CountingHook(spec))
+        return hooks[-1]
+
+    clock = Clock()
+    pipeline = Pipeline(config.tree, config.destinations, connect=connect, clock=clock)
     results = [pipeline.process(message(n)).deliveries[0] for n in range(3)]
     assert [d.action for d in results] == ["sent", "sent", "failed"]
     assert results[2].retryable and "rate limit of 2 per minute, burst 2 exceeded" in str(results[2].error)
