@@ -37,18 +37,17 @@ def build_pipeline(
 ) -> Pipeline:
     """A pipeline that really delivers: destinations are connected lazily, on first use."""
     from .destinations.registry import BuildContext, build_destination, default_client_factory
+    from .destinations.ses_quota import with_ses_rate_limits
     from .render import Renderer
     from .secrets import SecretResolver
 
+    clients = client_factory or default_client_factory
     context = BuildContext(
-        renderer=Renderer(config.templates_dir),
-        secrets=SecretResolver(),
-        client_factory=client_factory or default_client_factory,
-        state=state,
+        renderer=Renderer(config.templates_dir), secrets=SecretResolver(), client_factory=clients, state=state
     )
     return Pipeline(
         config.tree,
-        config.destinations,
+        with_ses_rate_limits(config.destinations, clients),  # SES's MaxSendRate, unless rate_limit says otherwise
         state=state,
         connect=functools.partial(build_destination, context=context),
         invalid_messages=config.invalid_messages,
