@@ -48,6 +48,9 @@ class InboundMessage(NamedTuple):
     error: str | None = None  # why the record could not be read (it is then `invalid`)
     skip_reason: str | None = None  # why the record is not a Config message (it is then `skipped`)
     skipped_type: str | None = None  # the messageType of a message skipped without parsing it
+    # What could not be read, as received (the text, or the offending value as JSON), so a dead letter
+    # keeps it for someone to look at; at most MAX_MESSAGE_BYTES.
+    raw: str | None = None
 
 
 def decode_text(text: str | bytes, location: str = "$") -> list[InboundMessage]:
@@ -55,7 +58,8 @@ def decode_text(text: str | bytes, location: str = "$") -> list[InboundMessage]:
     try:
         document = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        return [InboundMessage("config", location, error=f"{location} is not valid JSON: {exc}")]
+        error = f"{location} is not valid JSON: {exc}"
+        return [InboundMessage("config", location, error=error, raw=_raw_text(text))]
     return decode(document, location)
 
 
@@ -67,12 +71,13 @@ def decode(document: Any, location: str = "$") -> list[InboundMessage]:
             item_location = f"{location}[{index}]"
             if isinstance(item, list):  # no envelope is an array in an array; recursing could hit Python's limit
                 error = f"{item_location} must be a JSON object, not an array"
-                out.append(InboundMessage("config", item_location, error=error))
+                out.append(InboundMessage("config", item_location, error=error, raw=_raw_value(item)))
             else:
                 out.extend(decode(item, item_location))
         return out
     if not isinstance(document, dict):
-        return [InboundMessage("config", location, error=f"{location} must be a JSON object, not {_kind(document)}")]
+        error = f"{location} must be a JSON object, not {_kind(document)}"
+        return [InboundMessage("config", location, error=error, raw=_raw_value(document))]
     records = document.get("Records")
     if isinstance(records, list):
         return [_lambda_record(record, f"{location}.Records[{i}]") for i, record in enumerate(records)]
@@ -85,15 +90,15 @@ def decode(document: Any, location: str = "$") -> list[InboundMessage]:
 
 def _lambda_record(record: Any, location: str) -> InboundMessage:
     if not isinstance(record, dict):
-        return InboundMessage("config", location, error=f"{location} must be a JSON object, not {_kind(record)}")
+        error = f"{location} must be a JSON object, not {_kind(record)}"
+        return InboundMessage("config", location, error=error, raw=_raw_value(record))
     sns = record.get("Sns")
     if isinstance(sns, dict):
         return _sns_notification(sns, "sns", f"{location}.Sns", None)
     if "body" in record and (record.get("eventSource") == "aws:sqs" or "receiptHandle" in record):
         return _sqs_record(record, location)
-    return InboundMessage(
-        "config", location, error=f"{location} is neither an SNS record (Sns) nor an SQS record (body, eventSource)"
-    )
+    error = f"{location} is neither an SNS record (Sns) nor an SQS record (body, eventSource)"
+    return InboundMessage("config", location, error=error, raw=_raw_value(record))
 
 
 def _sqs_record(record: dict[str, Any], location: str) -> InboundMessage:
@@ -101,13 +106,14 @@ def _sqs_record(record: dict[str, Any], location: str) -> InboundMessage:
     body_location = f"{location}.body"
     body = record["body"]
     if not isinstance(body, str):
-        return InboundMessage("sqs", body_location, record_id=record_id, error=f"{body_location} must be a string")
+        wrong = f"{body_location} must be a string"
+        return InboundMessage("sqs", body_location, record_id=record_id, error=wrong, raw=_raw_value(body))
     skippable = peek_skippable_type(body) if len(body) > PEEK_ABOVE_CHARACTERS else None
     if skippable is not None:  # raw delivery of a non-compliance message
         return _skipped_unparsed(skippable, "sqs", body_location, None, record_id)
     parsed, error = _parse_json_string(body, body_location)
     if error is not None:
-        return InboundMessage("sqs", body_location, record_id=record_id, error=error)
+        return InboundMessage("sqs", body_location, record_id=record_id, error=error, raw=_raw_text(body))
     if isinstance(parsed, dict) and parsed.get("Type") == "Notification" and "TopicArn" in parsed:
         return _sns_notification(parsed, "sqs", body_location, record_id)  # non-raw: SNS JSON in the body
     if isinstance(parsed, dict) and "detail-type" in parsed:  # EventBridge → SQS target
@@ -136,12 +142,16 @@ def _sns_notification(sns: dict[str, Any], source: Source, location: str, record
             return _skipped_unparsed(skippable, source, message_location, message_id, record_id)
         parsed, error = _parse_json_string(message, message_location)
         if error is not None:
-            return InboundMessage(source, message_location, message_id=message_id, record_id=record_id, error=error)
+            return InboundMessage(
+                source, message_location, message_id=message_id, record_id=record_id,
+                error=error, raw=_raw_text(message),
+            )  # fmt: skip
     else:
         reason = "is missing" if message is None else f"must be a string, not {_kind(message)}"
         return InboundMessage(
-            source, message_location, message_id=message_id, record_id=record_id, error=f"{message_location} {reason}"
-        )
+            source, message_location, message_id=message_id, record_id=record_id,
+            error=f"{message_location} {reason}", raw=_raw_value(sns),
+        )  # fmt: skip
     if isinstance(parsed, dict) and "detail-type" in parsed:  # EventBridge → SNS: the whole event
         return _eventbridge(parsed, source, message_location, record_id, message_id)
     return _config_message(parsed, source, message_location, message_id=message_id, record_id=record_id)
@@ -174,6 +184,7 @@ def _config_message(
             message_id=message_id,
             record_id=record_id,
             error=f"{location} must be a JSON object, not {_kind(message)}",
+            raw=_raw_value(message),
         )
     return InboundMessage(source, location, message, message_id, record_id)  # positional: the hot path
 
@@ -233,3 +244,18 @@ def _kind(value: Any) -> str:
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
         type(value), "a number"
     )
+
+
+def _raw_text(text: str | bytes) -> str:
+    """Unreadable input as received, cut to the SNS maximum (a dead letter must stay a sane size)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return text[:MAX_MESSAGE_BYTES]
+
+
+def _raw_value(value: Any) -> str:
+    """A value that is valid JSON but the wrong shape, written back out as JSON."""
+    try:
+        return _raw_text(orjson.dumps(value, default=str))
+    except (TypeError, orjson.JSONEncodeError):  # nested past orjson's depth limit: repr() would recurse too
+        return f"<a {_kind(value)} nested too deeply to write out>"

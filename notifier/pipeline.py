@@ -235,6 +235,8 @@ class Pipeline:
             "record_id": message.record_id,
             "message": message.body,
         }
+        if message.body is None and message.raw is not None:
+            record["raw"] = message.raw  # an unreadable envelope: what arrived, for someone to look at
         try:
             destination = self._destination(spec)
             if not isinstance(destination, FileDestination):  # check-config refuses this; be safe anyway

@@ -181,6 +181,33 @@ def test_invalid_messages_go_to_their_dead_letter_with_the_reason(
     assert (tmp_path / "audit.jsonl").exists()
 
 
+def test_an_unreadable_envelope_is_dead_lettered_with_what_arrived(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not JSON at all, an SNS Message that is not JSON, a record of the wrong shape: nothing to parse,
+    so the dead letter keeps the text as received (`raw`) beside the reason."""
+    with_dead_letter = CONFIG.format(audit="audit.jsonl").replace(
+        "destinations:\n", "destinations:\n  rejected:\n    type: file\n    path: rejected.jsonl\n", 1
+    )
+    config = write(tmp_path / "routes.yml", with_dead_letter + "invalid_messages: rejected\n")
+    not_json = tmp_path / "garbage.txt"
+    not_json.write_text("{'Records': [truncated")
+    event = sns_event(compliance_message())
+    event["Records"][0]["Sns"]["Message"] = "<html>502 Bad Gateway</html>"
+    event["Records"].append(42)
+    sns = write(tmp_path / "sns.json", event)
+    assert main(["run", str(not_json), sns, "--config", config, "--state", "memory://", "--format", "json"]) == 1
+    statuses = [r["status"] for r in json.loads(capsys.readouterr().out)["records"]]
+    assert statuses == ["invalid", "invalid", "invalid"]
+    dead = [json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
+    assert [(d["message"], d["raw"]) for d in dead] == [
+        (None, "{'Records': [truncated"),
+        (None, "<html>502 Bad Gateway</html>"),
+        (None, "42"),
+    ]
+    assert "is not valid JSON" in dead[1]["error"] and dead[1]["location"] == "$.Records[0].Sns.Message"
+
+
 def test_invalid_messages_must_name_a_file_destination(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = write(tmp_path / "r.yml", CONFIG.format(audit="a.jsonl") + "invalid_messages: mail\n")
     assert main(["check-config", config]) == 1
