@@ -72,6 +72,27 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--format", choices=("text", "json"), default="text")
     # --- end replay ---
 
+    # --- report (notifier/report/, docs/report.md) ---
+    report = command("report", _report, "an offline HTML (or JSON) report of violations from the state store's history")
+    report.add_argument("--state", help="state store URL to read (never written; default: NOTIFIER_STATE or local)")
+    report.add_argument("--format", choices=("html", "json"), default="html")
+    report.add_argument("--output", metavar="FILE", help="'-': stdout (default: compliance-report.html; json: stdout)")
+    report.add_argument("--since", metavar="TIME", help="start of the window (ISO-8601; default: the first change)")
+    report.add_argument("--now", metavar="TIME", help="report as of this time (ISO-8601; default: now)")
+    report.add_argument("--top", type=int, default=10, metavar="N", help="how many oldest open violations to list")
+    # --- end report ---
+
+    # --- serve (notifier/sns_http/, docs/serve.md) ---
+    serve = command("serve", _serve, "receive the Config topic's SNS HTTP(S) deliveries: verify, then process them")
+    serve.add_argument("--config", help="routing config: path, s3://bucket/key or ssm:/name (default: NOTIFIER_CONFIG)")
+    serve.add_argument("--state", help="state store URL (default: NOTIFIER_STATE or a local SQLite file)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080; 0: any free port)")
+    topic_help = "a topic to accept (repeatable; default: NOTIFIER_SNS_TOPICS, comma-separated)"
+    serve.add_argument("--topic-arn", action="append", default=[], metavar="ARN", help=topic_help)
+    serve.add_argument("--threads", type=int, default=8, metavar="N", help="requests processed at once (default: 8)")
+    # --- end serve ---
+
     demo = command("demo", _demo, "run the blog's IAM scenario offline on an embedded AWS (no account needed)")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="where to write artefacts")
     return parser
@@ -169,6 +190,28 @@ def _replay(args: argparse.Namespace) -> int:
         max_messages=args.max,
         output_format=args.format,
         out=sys.stdout,
+    )
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import run_report
+
+    return run_report(
+        state_url=args.state,
+        output_format=args.format,
+        output=args.output,
+        since=args.since,
+        now=args.now,
+        top=args.top,
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .sns_http.server import serve_command
+
+    topics, threads = args.topic_arn, args.threads
+    return serve_command(
+        config=args.config, state=args.state, host=args.host, port=args.port, topic_arns=topics, threads=threads
     )
 
 
