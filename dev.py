@@ -53,8 +53,10 @@ def main(args: list[str]) -> int:
     ensure_venv("test")
     python = str(BIN / "python")
     for step in (
-        (python, "-m", "ruff", "check", "notifier", "tests", "bench"),
+        (python, "-m", "ruff", "check", "notifier", "tests", "bench", "scripts", "deploy"),
         (python, "-m", "mypy", "notifier"),
+        (sys.executable, "scripts/ensure_chromium.py"),  # Debian's chromium, for the report's browser test
+        (python, "deploy/check.py"),  # Lambda zips, `serverless package` (offline), cfn-lint: tests/deploy reads them
         (python, "-m", "pytest", "-n", "2", *rest),
     ):
         code = run(*step)
