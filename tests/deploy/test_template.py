@@ -35,7 +35,6 @@ EXPECTED_ACTIONS = {
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
-        "dynamodb:BatchWriteItem",
         "dynamodb:Query",
         "ses:SendEmail",
         "ses:GetAccount",
