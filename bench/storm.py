@@ -11,12 +11,26 @@ event sends the digests.
 Measured, per state backend (SQLite file; DynamoDB on moto in-process, so its figures are CPU, not
 network round trips):
   * wall time of the intake and of the flush, and notifications per second over both;
-  * state-store writes: every call of a writing StateStore method, counted by a proxy around the store,
-    and, on DynamoDB, every write request the botocore client makes (PutItem, UpdateItem, DeleteItem,
-    TransactWriteItems, BatchWriteItem), counted by a `before-call` hook;
+  * state-store writes, counted three ways:
+      - calls of a writing StateStore method, by a proxy around the store (what the pipeline asks for);
+      - write requests that reach the backend: on SQLite every committed transaction (a trace callback
+        on the store's connection sees each COMMIT); on DynamoDB every PutItem, UpdateItem, DeleteItem,
+        TransactWriteItems and BatchWriteItem the botocore client sends (a `before-parameter-build` hook);
+      - items written by those requests: SQLite rows changed (`total_changes`); DynamoDB items in each
+        request that succeeded (1 for a single-item write, one per entry of a transaction or batch; a
+        cancelled transaction or lost condition is a request that writes none). DynamoDB bills a
+        transactional write 2 write units per item of up to 1 KB, so the write units are reported too:
+        fewer requests is not fewer units;
   * peak memory: the growth of the process's resident high-water mark (`ru_maxrss`) over the run. Not
     tracemalloc: it would slow every allocation and so the wall time measured in the same run. A high-water
     mark set earlier in the process hides growth below it, so the figure is a lower bound in a long run.
+
+A held first evaluation costs one write request: `observe_and_hold` stores the record, one digest item
+per destination and the history entry in one transaction (4 items here: 4 SQLite rows; on DynamoDB 4
+items = 8 write units, where the four separate writes of before cost 4 units in 4 requests). Opening a
+digest window adds one request per destination and window on DynamoDB (on SQLite it rides in the first
+notification's transaction). moto's transactions copy the whole table to roll back, so on moto they get
+slower as the table grows: its throughput says nothing about DynamoDB's.
 
 The run is checked, not just timed (a figure over a broken run would mean nothing): one digest per
 destination per window, no per-resource email or file record, every resource's state recorded.
@@ -48,6 +62,7 @@ from notifier.state import DynamoDbState, ResourceKey, SqliteState, StateStore, 
 from notifier.state.digest_buffer import DIGEST_GRACE
 
 from .events import CONFIG_SNS, load
+from .write_counts import CountingState, DynamoDbWrites, SqliteWrites, Writes
 
 Backend = Literal["sqlite", "dynamodb"]
 BACKENDS: tuple[Backend, ...] = ("sqlite", "dynamodb")
@@ -63,14 +78,6 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 BATCH_INTERVAL = timedelta(milliseconds=20)
 BASELINE_WINDOW = timedelta(minutes=5)  # notifier.digests.policy.BASELINE_WINDOW: the route sets none
 
-# The StateStore methods that write. A call is counted even when it ends up writing nothing (an observe
-# judged stale): in a storm of fresh first evaluations every one of them writes.
-STORE_WRITE_METHODS = frozenset({
-    "observe", "append_history", "claim_delivery", "complete_delivery", "release_delivery", "set_ticket",
-    "record_event", "append_digest", "claim_digest", "complete_digest", "release_digest",
-})  # fmt: skip
-DYNAMODB_WRITE_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
-
 # The log-group fixture (CloudWatch Logs retention rule), made a first evaluation of another resource.
 _FIXTURE = "ComplianceChangeNotification__02_"
 
@@ -85,50 +92,20 @@ routes:
 """
 
 
-class CountingState:
-    """A StateStore that counts the calls of its writing methods (thread-safe: a batch's threads share
-    it) and hands every call to the real store. Reads pass straight through, uncounted."""
-
-    def __init__(self, inner: StateStore) -> None:
-        self.inner = inner
-        self.calls: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self.inner, name)
-        if name not in STORE_WRITE_METHODS:
-            return attribute
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                self.calls[name] += 1
-            return attribute(*args, **kwargs)
-
-        return counted
-
-
-class RequestCounter:
-    """A botocore `before-call.dynamodb` handler: counts every DynamoDB request by operation name."""
-
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def __call__(self, model: Any, **kwargs: Any) -> None:
-        with self._lock:
-            self.calls[model.name] += 1
-
-    def writes(self) -> Counter[str]:
-        return Counter({name: n for name, n in self.calls.items() if name in DYNAMODB_WRITE_OPERATIONS})
-
-
 @dataclass(frozen=True, slots=True)
 class Phase:
     """What one phase (intake or flush) cost."""
 
     wall_s: float
-    store_writes: Counter[str]
-    dynamodb_writes: Counter[str] | None  # None on SQLite
+    store_writes: Counter[str]  # StateStore writing-method calls
+    write_requests: Counter[str]  # what reached the backend: SQLite "transaction"s, DynamoDB operations
+    items_written: int  # SQLite rows, DynamoDB items
+    transactional_items: int  # of which written by a DynamoDB transaction (2 write units each)
+
+    @property
+    def write_units(self) -> int:
+        """DynamoDB's billed write units if every item is at most 1 KB: 1 per item, 2 in a transaction."""
+        return self.items_written + self.transactional_items
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,16 +131,23 @@ class Storm:
     def per_second(self) -> float:
         return self.notifications / self.wall_s
 
+    # Intake only: the common path. The flush's writes are per window, not per notification.
+
     @property
     def store_writes_per_notification(self) -> float:
-        """Intake only: the common path. The flush's writes are per window, not per notification."""
         return sum(self.intake.store_writes.values()) / self.notifications
 
     @property
-    def dynamodb_writes_per_notification(self) -> float | None:
-        if self.intake.dynamodb_writes is None:
-            return None
-        return sum(self.intake.dynamodb_writes.values()) / self.notifications
+    def write_requests_per_notification(self) -> float:
+        return sum(self.intake.write_requests.values()) / self.notifications
+
+    @property
+    def items_per_notification(self) -> float:
+        return self.intake.items_written / self.notifications
+
+    @property
+    def write_units_per_notification(self) -> float | None:
+        return self.intake.write_units / self.notifications if self.backend == "dynamodb" else None
 
     @property
     def problems(self) -> list[str]:
@@ -314,9 +298,10 @@ def _quiet() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _open_store(backend: Backend, workdir: Path) -> tuple[StateStore, RequestCounter | None]:
+def _open_store(backend: Backend, workdir: Path) -> tuple[StateStore, Writes]:
     if backend == "sqlite":
-        return SqliteState(workdir / "state.sqlite"), None
+        sqlite = SqliteState(workdir / "state.sqlite")
+        return sqlite, SqliteWrites(sqlite)  # after the schema was made: only the run counts
     import boto3
     from botocore.config import Config
 
@@ -326,18 +311,20 @@ def _open_store(backend: Backend, workdir: Path) -> tuple[StateStore, RequestCou
         "dynamodb", region_name="us-east-1", config=Config(max_pool_connections=CONNECTIONS_PER_POOL)
     )
     create_table(client, "storm-state")
-    requests = RequestCounter()
-    client.meta.events.register("before-call.dynamodb", requests)  # after create_table: only the run counts
-    return DynamoDbState("storm-state", client=SerialClient(client)), requests
+    writes = DynamoDbWrites()
+    writes.watch(client)  # after create_table: only the run counts
+    return DynamoDbState("storm-state", client=SerialClient(client)), writes
 
 
-def _phase(run: Callable[[], object], store: CountingState, requests: RequestCounter | None) -> Phase:
-    before_store, before_requests = Counter(store.calls), requests.writes() if requests else None
+def _phase(run: Callable[[], object], store: CountingState, writes: Writes) -> Phase:
+    calls_before = Counter(store.calls)
+    requests_before, items_before, transactional_before = writes.snapshot()
     start = time.perf_counter()
     run()
     wall = time.perf_counter() - start
-    dynamodb = requests.writes() - before_requests if requests and before_requests is not None else None
-    return Phase(wall, Counter(store.calls) - before_store, dynamodb)
+    requests, items, transactional = writes.snapshot()
+    return Phase(wall, Counter(store.calls) - calls_before, requests - requests_before, items - items_before,
+                 transactional - transactional_before)  # fmt: skip
 
 
 def _max_rss_bytes() -> int:
@@ -364,7 +351,7 @@ def _storm_in(workdir: Path, backend: Backend, size: int, accounts: int, batch: 
     audit = workdir / "audit.jsonl"
     config = parse_config(STORM_CONFIG.format(region=SES_REGION, sender=SENDER, audit=audit), "bench:storm.yml",
                           workdir)  # fmt: skip
-    inner, requests = _open_store(backend, workdir)
+    inner, writes = _open_store(backend, workdir)
     store = CountingState(inner)
     pipeline = build_pipeline(config, state=cast(StateStore, store), client_factory=lambda service, region: sesv2)
     clock = MovableClock()
@@ -387,10 +374,12 @@ def _storm_in(workdir: Path, backend: Backend, size: int, accounts: int, batch: 
     handler.set_pipeline(pipeline)
     try:
         with _quiet():
-            intake_phase = _phase(intake, store, requests)
-            flush_phase = _phase(flush, store, requests)
+            intake_phase = _phase(intake, store, writes)
+            flush_phase = _phase(flush, store, writes)
     finally:
         handler.set_pipeline(None)
+        if isinstance(writes, SqliteWrites):
+            writes.stop()
     rss_growth = _max_rss_bytes() - rss_before
 
     digests: dict[str, list[int]] = {}

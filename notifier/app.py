@@ -34,10 +34,13 @@ def build_pipeline(
     *,
     state: StateStore | None,
     client_factory: Any = None,
+    dry_run_updates_state: bool | None = None,
 ) -> Pipeline:
-    """A pipeline that really delivers: destinations are connected lazily, on first use."""
+    """A pipeline that really delivers: destinations are connected lazily, on first use.
+    `dry_run_updates_state` None means NOTIFIER_DRY_RUN_UPDATES_STATE decides (false when unset)."""
     from .destinations.registry import BuildContext, build_destination, default_client_factory
     from .destinations.ses_quota import with_ses_rate_limits
+    from .dry_run import updates_state_from_environment
     from .render import Renderer
     from .secrets import SecretResolver
 
@@ -52,6 +55,10 @@ def build_pipeline(
         connect=functools.partial(build_destination, context=context),
         invalid_messages=config.invalid_messages,
         silences=config.silences,
+        dry_run_outbox=config.dry_run_outbox,
+        dry_run_updates_state=(
+            updates_state_from_environment() if dry_run_updates_state is None else dry_run_updates_state
+        ),
     )
 
 

@@ -17,6 +17,11 @@ from .envelopes import InboundMessage, decode_text
 from .errors import ConfigError, NotifierError
 from .pipeline import Outcome, Pipeline
 
+_UPDATES_STATE_HELP = (
+    "dry_run destinations record their requests and also update state as if sent (claims, tickets); "
+    "default: NOTIFIER_DRY_RUN_UPDATES_STATE, else false (docs/dry-run.md)"
+)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
@@ -60,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, required=True)
     run.add_argument("--state", help="state store URL (default: NOTIFIER_STATE or a local SQLite file)")
     run.add_argument("--format", choices=("text", "json"), default="text")
+    run.add_argument("--dry-run-updates-state", action="store_true", default=None, help=_UPDATES_STATE_HELP)
 
     # --- replay (notifier/replay.py) ---
     replay = command("replay", _replay, "re-process dead letters; delete each from SQS only after it succeeded")
@@ -70,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--dry-run", action="store_true", help="send, record and delete nothing; say what would happen")
     replay.add_argument("--max", type=int, metavar="N", help="stop after N dead letters")
     replay.add_argument("--format", choices=("text", "json"), default="text")
+    replay.add_argument("--dry-run-updates-state", action="store_true", default=None, help=_UPDATES_STATE_HELP)
     # --- end replay ---
 
     # --- report (notifier/report/, docs/report.md) ---
@@ -161,7 +168,7 @@ def _run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     state = open_state(args.state or default_state_url())
     try:
-        pipeline = build_pipeline(config, state=state)
+        pipeline = build_pipeline(config, state=state, dry_run_updates_state=args.dry_run_updates_state)
         inputs = _read_inputs(args.inputs)
         # Concurrently, one resource's messages in input order: see notifier.batch.
         outcomes = process_batch(pipeline, [message for _, message in inputs], workers=workers_from_environment())
@@ -190,6 +197,7 @@ def _replay(args: argparse.Namespace) -> int:
         max_messages=args.max,
         output_format=args.format,
         out=sys.stdout,
+        dry_run_updates_state=args.dry_run_updates_state,
     )
 
 

@@ -8,10 +8,15 @@
 Only a retryable DeliveryError is retried, waiting what the service asked (Retry-After) or an
 exponential backoff with full jitter, and never past the deadline the caller gives (on Lambda: its remaining time).
 `preview` answers the same questions without side effects, for `explain`.
+
+A `dry_run: true` destination is rehearsed instead (`_rehearse`): its own code runs against recording
+stand-ins (destinations/recording.py) and what it would have sent is reported (notifier/dry_run.py). It
+touches the state only when the pipeline says so (`--dry-run-updates-state`), and never fails a message.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Callable
@@ -21,7 +26,8 @@ from typing import Any, NamedTuple, cast
 
 from .deadlines import deadline_of_this_delivery
 from .destinations.base import Destination, DestinationSpec, Outgoing, TicketDestination
-from .errors import DeliveryError, TicketGone
+from .dry_run import NO_OUTBOX, DryRun, dry_run_record
+from .errors import DeliveryError, NotifierError, TicketGone
 from .notification import ComplianceNotification
 from .state.base import ResourceKey, ResourceRecord, StateStore, utc_now
 from .tickets.model import TicketAction, TicketRef, TicketStatus, plan
@@ -67,11 +73,12 @@ class DeliveryContext:
     # "Full jitter": wait a random time up to the exponential cap, so retries from many Lambdas spread out
     # instead of hitting a recovering service in waves.
     jitter: Callable[[float], float] = field(default=lambda cap: random.uniform(0, cap))
+    dry_run: DryRun = NO_OUTBOX  # where `dry_run: true` destinations report, and whether state follows them
 
 
 def should_send(spec: DestinationSpec, notification: ComplianceNotification, state: StateStore | None) -> str | None:
     """None when the notification should go out; otherwise the action that replaces sending."""
-    if spec.dry_run:
+    if spec.dry_run or spec.left_out:
         return "dry-run"
     if state is not None and state.was_delivered(notification.content_key, spec.name):
         return "already_sent"
@@ -97,8 +104,10 @@ def preview(
 
 def deliver(destination: Destination, outgoing: Outgoing, context: DeliveryContext) -> Delivery:
     spec = destination.spec
-    if spec.dry_run:
+    if spec.left_out:  # replay --destination: the others are not touched at all
         return Delivery(spec.name, spec.type, "dry-run")
+    if spec.dry_run:
+        return _rehearse(destination, outgoing, context)
     state, change_key = context.state, outgoing.notification.content_key
     if state is not None and not state.claim_delivery(change_key, spec.name, now=context.now):
         return Delivery(spec.name, spec.type, "already_sent")
@@ -118,6 +127,44 @@ def deliver(destination: Destination, outgoing: Outgoing, context: DeliveryConte
     if not is_ticketing(spec) and action is not None:
         return Delivery(spec.name, spec.type, action)  # what the channel reported instead of "sent"
     return Delivery(spec.name, spec.type, "sent", ticket_action=action, ticket=ticket.key if ticket else None)
+
+
+def _rehearse(destination: Destination, outgoing: Outgoing, context: DeliveryContext) -> Delivery:
+    """Run the delivery against the recording stand-ins, once (their answers do not fail), and report it.
+    Without `updates_state` the state is only read: a change it already has is `already_sent`, as it would
+    be for real, and nothing is claimed or stored. A failure (a template, a secret) is reported, not raised:
+    a rehearsal must not make SQS redeliver a message that real destinations already have."""
+    from .destinations.recording import recording  # requests: only a config with dry runs pays for it
+
+    spec, change_key = destination.spec, outgoing.notification.content_key
+    state = context.state if context.dry_run.updates_state else None  # the store the rehearsal may write
+    if state is not None and not state.claim_delivery(change_key, spec.name, now=context.now):
+        return Delivery(spec.name, spec.type, "already_sent")
+    if state is None and context.state is not None and context.state.was_delivered(change_key, spec.name):
+        return Delivery(spec.name, spec.type, "already_sent")
+    action: str | None = None
+    ticket: TicketRef | None = None
+    error: str | None = None
+    with recording() as requests_made:
+        try:
+            with deadline_of_this_delivery(context.deadline):
+                action, ticket = _send(destination, outgoing, dataclasses.replace(context, state=state))
+        except NotifierError as exc:  # DeliveryError included
+            error = str(exc)
+        except BaseException:
+            if state is not None:
+                state.release_delivery(change_key, spec.name)
+            raise
+    if state is not None and error is None:
+        state.complete_delivery(change_key, spec.name, now=context.now)
+    elif state is not None:
+        state.release_delivery(change_key, spec.name)
+    record = dry_run_record(
+        spec, outgoing, action=action or "send", ticket=ticket.key if ticket else None, requests=requests_made,
+        error=error, state_updated=state is not None and error is None, at=context.now,
+    )  # fmt: skip
+    context.dry_run.report(record)
+    return Delivery(spec.name, spec.type, "dry-run", error)
 
 
 def _with_retries(send: Callable[[], Any], context: DeliveryContext) -> Any:

@@ -7,6 +7,10 @@ With a state store, every compliance change first passes the ordering guard (`St
 a conditional write): an older one is `stale` and does nothing; the same one again is let through to
 the per-destination claims, which send nothing twice (then it is a `duplicate`). The transition
 history is appended for the audit trail. `explain` (send=False) only reads the store.
+
+Silences, routes and digest holds do not depend on the state, so they are worked out first, and what
+is held goes into the guard's own write (`observe_and_hold`): a storm of held first evaluations costs
+one state-store request each, with the history entry too when no destination is sent to at once.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, NamedTuple
 
 from .delivery import Delivery, DeliveryContext, deliver, preview
 from .destinations.base import Destination, DestinationSpec, Outgoing
 from .destinations.file import FileDestination
 from .digests.rate_limit import RateLimits
+from .dry_run import DryRun
 from .envelopes import InboundMessage
 from .errors import NotifierError
 from .message_types import COMPLIANCE_MESSAGE_TYPE
@@ -27,14 +33,34 @@ from .notification import ComplianceNotification, Invalid, Skipped, parse
 from .outcome import Outcome, Status, message_type_of
 from .routing.silences import Silence, active_silence
 from .routing.tree import RouteHit, RouteTree
-from .state.base import HistoryEntry, Observation, ResourceKey, ResourceRecord, StateStore, judge, ordering_key
+from .state.base import (
+    HistoryEntry,
+    Observation,
+    Observed,
+    ResourceKey,
+    ResourceRecord,
+    StateStore,
+    judge,
+    ordering_key,
+)
 from .state.event_log import EventLog
 from .transition import Transition, TransitionKind, transition
+
+if TYPE_CHECKING:
+    from .digests.hold import HoldPlan
 
 Connector = Callable[[DestinationSpec], Destination]
 Clock = Callable[[], datetime]
 
 __all__ = ["Outcome", "Pipeline", "Status"]
+
+
+class _Decided(NamedTuple):
+    """What the config decides for one notification whatever the state says (a STALE verdict aside)."""
+
+    silence: Silence | None
+    hits: tuple[RouteHit, ...]  # empty when silenced or unrouted
+    plan: HoldPlan  # NOTHING_HELD when silenced or unrouted
 
 
 class Pipeline:
@@ -48,11 +74,14 @@ class Pipeline:
         invalid_messages: str | None = None,
         silences: tuple[Silence, ...] = (),
         clock: Clock = lambda: datetime.now(UTC),
+        dry_run_outbox: str | None = None,  # a file destination for dry-run records (notifier/dry_run.py)
+        dry_run_updates_state: bool = False,  # --dry-run-updates-state: a rehearsal claims and stores tickets
     ) -> None:
         self.tree = tree
         self.specs = dict(specs)  # a plain dict: looked up per delivery, faster than the config's read-only view
         self.state = state
         self.invalid_messages = invalid_messages
+        self.dry_run = DryRun.of(self.specs, dry_run_outbox, updates_state=dry_run_updates_state)
         self.silences = silences
         self.clock = clock
         self._connect = connect
@@ -82,18 +111,51 @@ class Pipeline:
         change = transition(parsed.old_compliance, parsed.new.compliance)
         if self.state is None:  # the stateless hot path (explain without --state, the bench)
             return self._route(message, parsed, change, Observation.FRESH, None, send, deadline, delivery_pool)
-        observation, record = self._observe(parsed, send)
-        outcome = self._route(message, parsed, change, observation, record, send, deadline, delivery_pool)
-        if send:
-            self._record_history(outcome, observation)
+        decided = self._decide(message, parsed, change)
+        observed = self._observe(message, parsed, change, decided, send)
+        outcome = self._route(
+            message, parsed, change, observed.verdict, observed.before, send, deadline, delivery_pool,
+            decided=decided, added=observed.added if send else None,
+        )  # fmt: skip
+        if send and not observed.history_written:
+            self._record_history(outcome, observed.verdict)
         return outcome
 
-    def _observe(self, notification: ComplianceNotification, send: bool) -> tuple[Observation, ResourceRecord | None]:
+    def _decide(self, message: InboundMessage, parsed: ComplianceNotification, change: Transition) -> _Decided:
+        """Silence, routes and holds, before the state is written: all pure (only a STALE verdict, known
+        later, overrides them), so the holds can go into the ordering guard's own write."""
+        from .digests.hold import NOTHING_HELD, plan_holds
+
+        silence = active_silence(self.silences, parsed, change, self.clock()) if self.silences else None
+        hits = self.tree.match(parsed, change) if self.tree is not None and silence is None else ()
+        if not hits:
+            return _Decided(silence, hits, NOTHING_HELD)
+        _, names = _used(hits)
+        return _Decided(None, hits, plan_holds(self.specs, hits, names, parsed, change, message.message_id))
+
+    def _observe(
+        self,
+        message: InboundMessage,
+        parsed: ComplianceNotification,
+        change: Transition,
+        decided: _Decided,
+        send: bool,
+    ) -> Observed:
+        """The ordering guard. What is held is written with the record, in one state-store request; so is
+        the history entry when nothing is delivered at once (its actions are known before delivering)."""
         assert self.state is not None
-        if send:
-            return self.state.observe(notification)
-        record = self.state.get(ResourceKey.of(notification))  # explain: read, judge, never write
-        return judge(record, ordering_key(notification)), record
+        if not send:  # explain: read, judge, never write
+            record = self.state.get(ResourceKey.of(parsed))
+            return Observed(judge(record, ordering_key(parsed)), record, (), history_written=False)
+        plan = decided.plan
+        if not plan.holds:  # nothing goes with the record: the plain guard every store (and wrapper) has
+            verdict, record = self.state.observe(parsed)
+            return Observed(verdict, record, (), history_written=False)
+        now = self.clock()
+        history = None
+        if plan.everything:
+            history = self._history_entry(parsed, change, Observation.FRESH, message.message_id, plan.actions)
+        return self.state.observe_and_hold(parsed, now=now, held=plan.items, history=history)
 
     def _route(
         self,
@@ -105,25 +167,29 @@ class Pipeline:
         send: bool,
         deadline: float | None,
         delivery_pool: Executor | None = None,
+        *,
+        decided: _Decided | None = None,  # None on the stateless path: worked out here
+        added: tuple[bool, ...] | None = None,  # per held item, from observe_and_hold; None: explain
     ) -> Outcome:
         if observation is Observation.STALE:
             return Outcome(message, "stale", COMPLIANCE_MESSAGE_TYPE, parsed, change)
-        if self.silences:  # after the state guard: a silenced change is still recorded, only not sent
-            silence = active_silence(self.silences, parsed, change, self.clock())
-            if silence is not None:
-                return Outcome(
-                    message, "suppressed", COMPLIANCE_MESSAGE_TYPE, parsed, change, silenced_by=silence.describe()
-                )
-        hits = self.tree.match(parsed, change) if self.tree is not None else ()
+        if decided is None:  # the stateless path works them out here, inline: bench (a) feels every call
+            silence = active_silence(self.silences, parsed, change, self.clock()) if self.silences else None
+            hits = self.tree.match(parsed, change) if self.tree is not None and silence is None else ()
+        else:
+            silence, hits = decided.silence, decided.hits
+        if silence is not None:  # after the state guard: a silenced change is still recorded, only not sent
+            return Outcome(
+                message, "suppressed", COMPLIANCE_MESSAGE_TYPE, parsed, change, silenced_by=silence.describe()
+            )
         if not hits:
             return Outcome(message, "unrouted", COMPLIANCE_MESSAGE_TYPE, parsed, change)  # positional: hot path
         routes, names = _used(hits)
         held: tuple[Delivery, ...] = ()  # digests (notifier/digests/hold.py): only with a store to hold them in
-        if self.state is not None:
-            from .digests.hold import hold
+        if decided is not None and decided.plan.holds:
+            from .digests.hold import held_deliveries
 
-            outgoing = Outgoing(parsed, change, routes, message.message_id)
-            held, names = hold(self.state, self.specs, hits, names, outgoing, now=self.clock(), send=send)
+            held, names = held_deliveries(decided.plan, self.specs, names, added)
         # -- rate limits (notifier/digests/rate_limit.py): over the limit is held for a digest or failed retryable
         if self.rate_limits.active:
             outgoing = Outgoing(parsed, change, routes, message.message_id)
@@ -133,7 +199,7 @@ class Pipeline:
             held += limited
         # -- end rate limits
         if send:
-            context = DeliveryContext(self.state, record, self.clock(), deadline)
+            context = DeliveryContext(self.state, record, self.clock(), deadline, dry_run=self.dry_run)
             outgoing = Outgoing(parsed, change, routes, message.message_id)
             if delivery_pool is None or len(names) == 1:
                 deliveries = tuple([self._deliver(self.specs[name], outgoing, context) for name in names])
@@ -198,27 +264,32 @@ class Pipeline:
             for name in settings.breaker_notify:
                 # No claim: the alert is not the change itself, and the window already makes it once. Its
                 # failure is logged but does not make the message retried: the alert has had its one chance.
-                sent = self._deliver(self.specs[name], alert, DeliveryContext(None, None, context.now))
+                quiet = DeliveryContext(None, None, context.now, dry_run=self.dry_run)
+                sent = self._deliver(self.specs[name], alert, quiet)
                 alerts.append(
                     sent._replace(action="breaker-alert" if sent.action != "failed" else "breaker-alert-failed")
                 )
         return tuple(alerts)
 
     def _record_history(self, outcome: Outcome, observation: Observation) -> None:
+        """The history entry of a notification whose entry did not go with its record: what was delivered
+        (or, STALE or REPEAT, not) is known only now."""
         assert self.state is not None and outcome.notification is not None and outcome.transition is not None
-        n, t = outcome.notification, outcome.transition
-        entry = HistoryEntry(
-            key=ResourceKey.of(n),
-            ordering_key=ordering_key(n),
-            old=t.old,
-            new=t.new,
-            kind=t.kind.value,
-            observation=observation,
-            message_id=outcome.message.message_id,
-            recorded_at=self.clock().isoformat(timespec="milliseconds"),
-            actions={d.destination: d.ticket_action or d.action for d in outcome.deliveries},
+        actions = {d.destination: d.ticket_action or d.action for d in outcome.deliveries}
+        entry = self._history_entry(
+            outcome.notification, outcome.transition, observation, outcome.message.message_id, actions
         )
         self.state.append_history(entry)
+
+    def _history_entry(
+        self, n: ComplianceNotification, change: Transition, seen: Observation, message_id: str | None,
+        actions: Mapping[str, str],
+    ) -> HistoryEntry:  # fmt: skip
+        return HistoryEntry(
+            key=ResourceKey.of(n), ordering_key=ordering_key(n), old=change.old, new=change.new,
+            kind=change.kind.value, observation=seen, message_id=message_id, actions=actions,
+            recorded_at=self.clock().isoformat(timespec="milliseconds"),
+        )  # fmt: skip
 
     def _dead_letter(self, message: InboundMessage, error: str, *, send: bool) -> tuple[Delivery, ...]:
         """Keep an invalid message with its reason, so someone can look at it; it is never retried for routing."""

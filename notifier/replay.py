@@ -14,11 +14,12 @@ replaying twice is harmless. Each letter then gets one result:
                when writing it failed, it is kept. From a file it is only reported (the file is the record).
 
 Files are never modified: a file's `kept` letters are simply those to replay again later.
-`--destination NAME` builds the pipeline with every other destination marked `dry_run` (delivery returns
-before claiming or sending): the routes are still evaluated, which is how `pending` is known, and the
-others' claims stay free for a later replay. With it, invalid messages are moved only when NAME is the
-`invalid_messages` destination. `--dry-run` processes with send=False against a read-only state store:
-nothing is sent, recorded or deleted (received SQS messages are made visible again at the end).
+`--destination NAME` builds the pipeline with every other destination marked `left_out` (delivery returns
+"dry-run" before claiming, sending or recording anything): the routes are still evaluated, which is how
+`pending` is known, and the others' claims stay free for a later replay. With it, invalid messages are
+moved only when NAME is the `invalid_messages` destination. `--dry-run` processes with send=False against
+a read-only state store: nothing is sent, recorded or deleted (received SQS messages are made visible again
+at the end). `--dry-run-updates-state` is for `dry_run: true` destinations, as in `run` (docs/dry-run.md).
 Exit 0 when no letter failed or was invalid (pending ones do not fail the run: what was asked for was
 done), 1 otherwise.
 """
@@ -109,6 +110,7 @@ class Replayer:
         destination: str | None = None,
         dry_run: bool = False,
         dead_letter_invalid: bool = True,
+        dry_run_updates_state: bool | None = None,  # None: NOTIFIER_DRY_RUN_UPDATES_STATE decides
     ) -> None:
         from .app import build_pipeline
 
@@ -132,7 +134,7 @@ class Replayer:
         replay_config = dataclasses.replace(
             config, destinations=MappingProxyType(specs), invalid_messages=self.invalid_messages
         )
-        self.pipeline = build_pipeline(replay_config, state=state)
+        self.pipeline = build_pipeline(replay_config, state=state, dry_run_updates_state=dry_run_updates_state)
         self.state = state
         self.dry_run = dry_run
         self.workers = workers_from_environment()
@@ -224,6 +226,7 @@ def run_replay(
     max_messages: int | None = None,
     output_format: str = "text",
     out: TextIO,
+    dry_run_updates_state: bool | None = None,
 ) -> int:
     """The CLI command: replay `source` (sqs://... or a file), print one line or record per letter, then the
     summary; returns the exit code."""
@@ -239,7 +242,10 @@ def run_replay(
     state = open_state(state_url or default_state_url(), read_only=dry_run)
     summary, records = Summary(), []
     try:
-        replayer = Replayer(config, state, destination=destination, dry_run=dry_run, dead_letter_invalid=from_queue)
+        replayer = Replayer(
+            config, state, destination=destination, dry_run=dry_run, dead_letter_invalid=from_queue,
+            dry_run_updates_state=dry_run_updates_state,
+        )  # fmt: skip
         verdicts = (
             replay_queue(replayer, queue, max_messages=max_messages)
             if queue is not None
@@ -265,8 +271,8 @@ def run_replay(
 
 
 def _held_back(spec: DestinationSpec) -> DestinationSpec:
-    """The spec as --destination leaves it out: `dry_run` makes delivery return before claiming or sending."""
-    return DestinationSpec(spec.name, spec.type, MappingProxyType({**spec.options, "dry_run": True}))
+    """The spec as --destination leaves it out: delivery returns "dry-run" before claiming, sending or recording."""
+    return dataclasses.replace(spec, left_out=True)
 
 
 def _deliveries_text(outcome: Outcome, left_out: frozenset[str]) -> str:

@@ -20,9 +20,12 @@ class DestinationSpec:
     name: str
     type: str  # email | file | jira | servicenow | webhook | slack | lambda
     options: Mapping[str, Any] = field(default_factory=dict)  # every key but `type`, as written
+    # Not config: `replay --destination` leaves every other destination out, untouched (no claim, no dry-run record).
+    left_out: bool = False
 
     @property
     def dry_run(self) -> bool:
+        """Rehearse: render and record the exact requests, send nothing (notifier/dry_run.py)."""
         return bool(self.options.get("dry_run", False))
 
     @property

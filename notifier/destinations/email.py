@@ -208,7 +208,12 @@ class SmtpEmailDestination(_EmailBase):
 
     def send_message(self, message: EmailMessage) -> None:
         """Send a built message (a notification's, or a digest's: notifier/digests/flush.py)."""
-        password = self._password()
+        password = self._password()  # a dry run resolves it too, so a broken reference shows; it never records it
+        if self.spec.dry_run:  # never connects: the session and the message are recorded instead
+            from .recording import RequestMask, record_smtp
+
+            record_smtp(RequestMask.of(self.spec, self.secrets), self, message)
+            return
         try:
             with self._connect() as smtp:
                 if self.tls == "starttls":
@@ -290,6 +295,10 @@ def create(spec: DestinationSpec, context: BuildContext) -> SesEmailDestination 
             client = context.client_factory("sesv2", spec.options.get("region"))
         except BotoCoreError as exc:  # e.g. no region anywhere: say which destination and what to set
             raise NotifierError(f"destination {spec.name!r}: cannot create the SES client: {exc}") from None
+        if spec.dry_run:  # the SendEmail call is recorded, never made
+            from .recording import RecordingAwsClient, RequestMask
+
+            client = RecordingAwsClient(client, RequestMask.of(spec, context.secrets))
         return SesEmailDestination(spec, context.renderer, client)
     if via == "smtp":
         return SmtpEmailDestination(spec, context.renderer, context.secrets, ssl_context=context.smtp_ssl_context)

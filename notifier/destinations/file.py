@@ -68,7 +68,13 @@ class FileDestination:
         self.path = Path(raw_path).expanduser()
 
     def send(self, outgoing: Outgoing) -> None:
-        self.append(delivery_record(self.spec.name, outgoing, datetime.now(UTC)))
+        record = delivery_record(self.spec.name, outgoing, datetime.now(UTC))
+        if self.spec.dry_run:  # record the line it would append; `append` itself (dead letters, outbox) always writes
+            from .recording import record_file_append
+
+            record_file_append(self.path, json_line(record))
+            return
+        self.append(record)
 
     def send_digest(self, digest: Digest) -> str | None:
         self.append(digest.record())

@@ -13,7 +13,7 @@ import email.utils
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -21,6 +21,9 @@ from requests.adapters import HTTPAdapter
 from ..concurrency import CONNECTIONS_PER_POOL
 from ..deadlines import bounded
 from ..errors import DeliveryError
+
+if TYPE_CHECKING:
+    from .recording import Answer, RequestMask
 
 DEFAULT_TIMEOUT = 10.0
 _BODY_SHOWN = 300  # characters of a vendor's error body quoted in an error
@@ -46,6 +49,15 @@ class HttpChannel:
             self.session.mount(scheme, HTTPAdapter(pool_maxsize=CONNECTIONS_PER_POOL))
         self.session.headers.update({"Accept": "application/json", **(headers or {})})
         self.timeout = timeout
+
+    def rehearse(self, mask: RequestMask, answer: Answer) -> None:
+        """Dry run: every request is recorded, masked, and answered by `answer` like the vendor would; none is
+        sent. Everything above the transport (auth, headers, body, answer handling) stays the real code."""
+        from .recording import RecordingAdapter
+
+        adapter = RecordingAdapter(mask, answer)
+        for scheme in ("https://", "http://"):
+            self.session.mount(scheme, adapter)
 
     def request(
         self,

@@ -347,6 +347,11 @@ def jql_string(value: str) -> str:
 
 def create(spec: DestinationSpec, context: BuildContext) -> JiraDestination:
     destination = JiraDestination(spec, context.renderer, context.secrets)
+    if spec.dry_run:  # record the requests, answered the way Jira would (jira_dry_run.py); send none
+        from .jira_dry_run import JiraDryRunAnswers
+        from .recording import RequestMask
+
+        destination.http.rehearse(RequestMask.of(spec, context.secrets), JiraDryRunAnswers(destination.settings))
     try:  # a broken user template is a config problem: report it when the config is loaded
         destination.content.check(destination.template_variables(label="cn-0000000000000000"))
     except RenderError as exc:

@@ -14,10 +14,12 @@ calling `send`, and every outcome above completes the claim, so a redelivered no
 "already_sent". Note what that means for a blocked remediation: it is not deferred. A rate-limited
 resource stays non-compliant, and its ticket or email (other destinations) is what tells a person.
 
-Options the other channels share: `dry_run: true` stops before `send` (nothing decided or counted;
-prefer `mode: dry-run`, which rehearses the guard too); `template` is not used, because the payload is a
-versioned contract, not a rendering; `timeout` is not needed, because an Event invoke is answered as
-soon as Lambda has queued it, within botocore's client timeouts.
+Options the other channels share: `dry_run: true` rehearses: the guard decides on the real counts, and
+when it says invoke (`mode: enforce`) the Invoke request it would make is recorded by a stand-in client
+(destinations/recording.py), not made; nothing is counted, logged or alarmed. With `mode: dry-run` the
+guard decides "dry-run" and nothing would be invoked, so only the decision is recorded.
+`template` is not used, because the payload is a versioned contract, not a rendering; `timeout` is not
+needed, because an Event invoke is answered as soon as Lambda has queued it, within botocore's timeouts.
 """
 
 from __future__ import annotations
@@ -114,15 +116,29 @@ class RemediationDestination:
 
     def send(self, outgoing: Outgoing, *, now: datetime | None = None) -> str:
         with self._guard_lock:
+            if self.spec.dry_run:
+                return self._rehearse(outgoing, now or self.clock())
             return self._send(outgoing, now or self.clock())
 
-    def _send(self, outgoing: Outgoing, now: datetime) -> str:
-        notification = outgoing.notification
+    def _decide(self, outgoing: Outgoing, now: datetime) -> str:
         try:
-            action = decide(self.settings, notification, outgoing.transition.kind, self.counter, now)
+            return decide(self.settings, outgoing.notification, outgoing.transition.kind, self.counter, now)
         except NotifierError as error:  # the counters are unreadable: never invoke blind
             reason = f"cannot read the remediation counters: {error}"
             raise DeliveryError(self.spec.name, reason, retryable=True) from error
+
+    def _rehearse(self, outgoing: Outgoing, now: datetime) -> str:
+        """`dry_run: true`: decide as for real; the Invoke it would make goes to the recording client."""
+        action = self._decide(outgoing, now)
+        if action == INVOKE:
+            payload = build_payload(outgoing, destination=self.spec.name, dry_run=False, requested_at=now)
+            function, body = self.settings.function, encode_payload(payload)
+            self.client.invoke(FunctionName=function, InvocationType="Event", Payload=body)
+        return action
+
+    def _send(self, outgoing: Outgoing, now: datetime) -> str:
+        notification = outgoing.notification
+        action = self._decide(outgoing, now)
         if action == INVOKE:
             self._invoke(outgoing, now)  # raises DeliveryError; then nothing was done, so nothing is counted
         elif action == Blocked.CIRCUIT_BREAKER.action:
@@ -209,7 +225,12 @@ def create(spec: DestinationSpec, context: BuildContext) -> RemediationDestinati
             f"destination {spec.name!r}: remediation in enforce mode without a state store; the rate limit and "
             "circuit breaker count in this process only, from zero at every cold start (configure NOTIFIER_STATE)"
         )
-    return RemediationDestination(spec, settings, context.client_factory("lambda", settings.region), counter)
+    client = context.client_factory("lambda", settings.region)
+    if spec.dry_run:  # the Invoke call is recorded, never made
+        from .recording import RecordingAwsClient, RequestMask
+
+        client = RecordingAwsClient(client, RequestMask.of(spec, context.secrets))
+    return RemediationDestination(spec, settings, client, counter)
 
 
 class _NoEvents:

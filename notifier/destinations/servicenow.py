@@ -294,6 +294,15 @@ def create(spec: DestinationSpec, context: BuildContext) -> ServiceNowDestinatio
     session = requests.Session()
     session.auth = _auth(spec, settings.url, context, timeout)
     channel = HttpChannel(spec.name, settings.url, session=session, timeout=timeout)
+    if spec.dry_run:  # record the requests (the token request too), answered like the instance; send none
+        from .recording import RequestMask
+        from .servicenow_fields import dry_run_answer
+
+        mask = RequestMask.of(spec, context.secrets)
+        token_channel = session.auth.token_channel if isinstance(session.auth, ClientCredentialsAuth) else None
+        for rehearsing in (channel, token_channel):
+            if rehearsing is not None:
+                rehearsing.rehearse(mask, dry_run_answer)
     return ServiceNowDestination(spec, context.renderer, channel, settings)
 
 

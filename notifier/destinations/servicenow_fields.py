@@ -152,6 +152,29 @@ def status_of(record: Mapping[str, Any]) -> TicketStatus:
     return TicketStatus.OPEN if str(record.get("active", "")).lower() == "true" else TicketStatus.CLOSED
 
 
+DRY_RUN_SYS_ID = "0" * 32
+DRY_RUN_NUMBER = "DRYRUN0000001"
+_ONE_RECORD = re.compile(r"/table/[^/]+/(?P<sys_id>[^/]+)$")
+
+
+def dry_run_answer(method: str, path: str, body: Any) -> tuple[int, Any]:
+    """What the instance answers a dry run, in the Table API's and OAuth's documented shapes, so the destination
+    runs unchanged: no open incident has the label, POST creates DRYRUN0000001, a read finds it In Progress,
+    PATCH applies the state and close code asked for. A record keeps the sys_id asked about, so a rehearsal
+    never re-links a stored incident to another one."""
+    if path.endswith("/oauth_token.do"):
+        return 200, {"scope": "useraccount", "token_type": "Bearer", "expires_in": 1799, "access_token": "dry-run"}
+    one = _ONE_RECORD.search(path)
+    if method == "GET" and one is None:
+        return 200, {"result": []}
+    state = IncidentState.NEW if method == "POST" else IncidentState.IN_PROGRESS
+    record = {"sys_id": one["sys_id"] if one else DRY_RUN_SYS_ID, "number": DRY_RUN_NUMBER, "state": state.value,
+              "active": "true", "correlation_id": "", "close_code": ""}  # fmt: skip
+    if isinstance(body, dict) and method in ("POST", "PATCH"):
+        record.update({k: str(v) for k, v in body.items() if k in ("state", "close_code", "correlation_id")})
+    return (201 if method == "POST" else 200), {"result": record}
+
+
 def one_line(value: str, limit: int = MAX_SHORT_DESCRIPTION) -> str:
     """A single-line field (short_description): no control characters, collapsed spaces, bounded."""
     return header_safe(defuse_code_tags(value), limit)

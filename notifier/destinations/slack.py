@@ -213,6 +213,11 @@ class SlackDestination:
         return fit_to_limits(message)
 
 
+def dry_run_answer(method: str, path: str, body: Any) -> tuple[int, Any]:
+    """Slack's answer to a good incoming-webhook post: 200 "ok" as text/plain."""
+    return 200, "ok"
+
+
 def create(spec: DestinationSpec, context: BuildContext) -> SlackDestination:
     reference = spec.options.get("webhook_url")
     if not isinstance(reference, str) or not is_secret_reference(reference):
@@ -224,6 +229,10 @@ def create(spec: DestinationSpec, context: BuildContext) -> SlackDestination:
     # The URL is only known per request (it is a secret), so the channel has no base URL of its own.
     timeout = float(spec.options.get("timeout") or DEFAULT_TIMEOUT_SECONDS)
     channel = HttpChannel(spec.name, "", timeout=timeout, headers={"User-Agent": "compliance-notifier"})
+    if spec.dry_run:  # record the post; its URL's path is the secret, so it is masked
+        from .recording import RequestMask
+
+        channel.rehearse(RequestMask.of(spec, context.secrets, path_is_secret=True), dry_run_answer)
     destination = SlackDestination(spec, context.renderer, channel, context.secrets, reference)
     try:  # trial-render now: a broken template fails the config load, not the first violation
         destination.message(sample_outgoing())

@@ -225,6 +225,11 @@ class WebhookDestination:
         return value
 
 
+def dry_run_answer(method: str, path: str, body: Any) -> tuple[int, Any]:
+    """A receiver's answer to a dry run: any 2xx is a delivery (Standard Webhooks)."""
+    return 200, "ok"
+
+
 def create(spec: DestinationSpec, context: BuildContext) -> WebhookDestination:
     options = spec.options
     url = options.get("url")
@@ -253,6 +258,10 @@ def create(spec: DestinationSpec, context: BuildContext) -> WebhookDestination:
         timeout=float(options.get("timeout") or DEFAULT_TIMEOUT_SECONDS),
         headers={"User-Agent": USER_AGENT, "Accept": "*/*"},
     )
+    if spec.dry_run:  # record the signed request, exact body bytes included (the signature covers them)
+        from .recording import RequestMask
+
+        channel.rehearse(RequestMask.of(spec, context.secrets, exact_body=True), dry_run_answer)
     return WebhookDestination(
         spec,
         builder,

@@ -1,4 +1,4 @@
-"""Decide, per destination, whether a routed notification is held for a digest, and hold it.
+"""Decide, per destination, whether a routed notification is held for a digest, and report how it was.
 
 Held deliveries are reported with action `digested` (status stays `routed`); `explain` shows `digest`.
 A ticket destination in baseline mode follows the route's `baseline_tickets`: per_resource tickets as
@@ -7,23 +7,25 @@ Outside baseline mode a ticket destination is never held by `group_by`: a ticket
 and resolves itself with it, which a ticket for a group of changes could not. A `lambda` (remediation)
 destination is never held: each resource is remediated, or not, on its own.
 
-Every held notification has already passed the ordering guard and is recorded like any other; the
-append is keyed by its content_key, so a redelivery within the window is held once. One arriving after
-its window was flushed opens the next window: at least once, never lost.
+Holding is planned before anything is written (`plan_holds`) and the items are appended by the ordering
+guard's own write (`StateStore.observe_and_hold`): the record and its held items are stored together or
+not at all, in one state-store request. So a held notification is recorded like any other, and held
+only when FRESH: a redelivery (REPEAT) finds its items stored with its original and adds nothing
+(`already_sent`), even after its digest went out; a STALE one is not held. An item is keyed by the
+notification's content_key, so a FRESH re-evaluation of the same change is held once too.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ..delivery import Delivery
-from ..destinations.base import DestinationSpec, Outgoing
+from ..destinations.base import DestinationSpec
 from ..notification import ComplianceNotification
 from ..routing.tree import RouteHit
-from ..state.base import StateStore
+from ..state.base import HeldItem
 from ..tickets.policy import is_ticketing
 from ..transition import Transition
 from .policy import Grouping
@@ -101,29 +103,62 @@ def digest_item(notification: ComplianceNotification, change: Transition, messag
     }
 
 
-def hold(
-    state: StateStore,
+class HoldPlan(NamedTuple):
+    """How one routed notification is held, worked out before anything is written: routes, silences and
+    holds are pure, so the holds can go into the same write as the ordering guard's record."""
+
+    holds: Mapping[str, Hold]  # destination -> how; a destination absent is delivered at once
+    items: tuple[HeldItem, ...]  # what the digest buffer gets: one per destination held with HELD
+    item_destinations: tuple[str, ...]  # whose item each one is (same order)
+    everything: bool  # no routed destination is delivered at once: the history's actions are known now
+
+    @property
+    def actions(self) -> dict[str, str]:
+        """Each held destination's action once its item is added: what the history records."""
+        return {name: how.action for name, how in self.holds.items()}
+
+
+NOTHING_HELD = HoldPlan({}, (), (), everything=False)
+
+
+def plan_holds(
     specs: Mapping[str, DestinationSpec],
     hits: tuple[RouteHit, ...],
     names: tuple[str, ...],
-    outgoing: Outgoing,
-    *,
-    now: datetime,
-    send: bool,
-) -> tuple[tuple[Delivery, ...], tuple[str, ...]]:
-    """Hold (or, for explain, say it would hold) what the routes digest; return those deliveries and the
-    destination names still to deliver at once. One conditional write per held destination."""
-    holds = holds_for(hits, specs, outgoing.notification, outgoing.transition)
+    notification: ComplianceNotification,
+    change: Transition,
+    message_id: str | None,
+) -> HoldPlan:
+    """What the routes hold of this notification (`holds_for`), as the items the state store appends.
+    `names` are the routed destinations, each once."""
+    holds = holds_for(hits, specs, notification, change)
     if not holds:
+        return NOTHING_HELD
+    item = digest_item(notification, change, message_id)
+    digested = [(name, how) for name, how in holds.items() if how.action == HELD]
+    items = tuple(
+        HeldItem(group_key(how.route, name, how.grouping), notification.content_key, item, how.grouping.window)
+        for name, how in digested
+    )
+    return HoldPlan(holds, items, tuple(name for name, _ in digested), everything=len(holds) == len(names))
+
+
+def held_deliveries(
+    plan: HoldPlan, specs: Mapping[str, DestinationSpec], names: tuple[str, ...], added: Sequence[bool] | None
+) -> tuple[tuple[Delivery, ...], tuple[str, ...]]:
+    """The held destinations' deliveries, and the names still to deliver at once. `added` is what
+    `StateStore.observe_and_hold` reported per item (an item already held is a redelivery:
+    `already_sent`); None for explain, which writes nothing and shows `digest`."""
+    if not plan.holds:
         return (), names
+    was_added = dict(zip(plan.item_destinations, added, strict=True)) if added is not None else {}
     held: list[Delivery] = []
-    for name, how in holds.items():
-        spec = specs[name]
-        if how.action == BASELINE_NONE or not send:
-            held.append(Delivery(name, spec.type, how.action if how.action == BASELINE_NONE else WOULD_HOLD))
-            continue
-        item = digest_item(outgoing.notification, outgoing.transition, outgoing.message_id)
-        group = group_key(how.route, name, how.grouping)
-        added = state.append_digest(group, outgoing.notification.content_key, item, now=now, window=how.grouping.window)
-        held.append(Delivery(name, spec.type, HELD if added else "already_sent"))
-    return tuple(held), tuple(name for name in names if name not in holds)
+    for name, how in plan.holds.items():
+        if how.action == BASELINE_NONE:
+            action = BASELINE_NONE
+        elif added is None:
+            action = WOULD_HOLD
+        else:
+            action = HELD if was_added[name] else "already_sent"
+        held.append(Delivery(name, specs[name].type, action))
+    return tuple(held), tuple(name for name in names if name not in plan.holds)

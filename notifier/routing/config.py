@@ -37,6 +37,7 @@ class RoutingConfig:
     warnings: tuple[ConfigProblem, ...] = ()  # e.g. destinations no route uses
     invalid_messages: str | None = None  # a file destination that keeps invalid messages (a dead letter)
     silences: tuple[Silence, ...] = ()
+    dry_run_outbox: str | None = None  # a file destination that receives every dry-run record (notifier/dry_run.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ def parse_config(text: str, source: str, base_dir: Path) -> RoutingConfig:
         warnings=check.warnings,
         invalid_messages=data.get("invalid_messages"),
         silences=compile_silences(data.get("silences")),
+        dry_run_outbox=data.get("dry_run_outbox"),
     )
 
 

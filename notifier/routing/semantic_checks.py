@@ -47,6 +47,7 @@ def semantic_findings(document: LocatedDocument, base_dir: Path) -> Findings:
     _check_silences(data.get("silences"), findings)
     used = _RouteWalk(destinations, findings, document).run(data.get("routes"))
     used |= _check_invalid_messages(data.get("invalid_messages"), destinations, findings)
+    used |= _check_dry_run_outbox(data.get("dry_run_outbox"), destinations, findings)
     used |= _check_breaker_notify(destinations, findings)
     for name in destinations:
         if name not in used:
@@ -115,6 +116,19 @@ def _check_invalid_messages(name: Any, destinations: Mapping[str, Any], findings
     elif isinstance(spec, dict) and spec.get("type") != "file":
         message = f"destination {name!r} must be of type file to hold invalid messages"
         findings.errors.append((("invalid_messages",), message))
+    return {name}
+
+
+def _check_dry_run_outbox(name: Any, destinations: Mapping[str, Any], findings: Findings) -> set[str]:
+    """Dry-run records are JSON lines: the outbox must be a defined `file` destination."""
+    if not isinstance(name, str):
+        return set()
+    spec = destinations.get(name)
+    if spec is None:
+        findings.errors.append((("dry_run_outbox",), f"names the destination {name!r}, which is not defined"))
+    elif isinstance(spec, dict) and spec.get("type") != "file":
+        message = f"destination {name!r} must be of type file to hold dry-run records (it is {spec.get('type')!r})"
+        findings.errors.append((("dry_run_outbox",), message))
     return {name}
 
 

@@ -11,16 +11,19 @@ one resource cannot both act:
   * duplicates: a (change, destination) is claimed before sending; only one claimer wins; the claim
     is completed after a successful send, or released after a failure so a retry does it once.
 The decision itself is the pure `judge`, shared by every backend and by `explain` (which only reads).
+
+A notification held for digests is observed with `observe_and_hold`: its record, its digest items and
+(when no destination gets it at once) its history entry in one atomic write, one request to the store.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ..notification import ComplianceNotification
 from ..tickets.model import TicketRef
@@ -95,10 +98,46 @@ class HistoryEntry:
     actions: Mapping[str, str] = field(default_factory=dict)  # destination -> action taken
 
 
+class HeldItem(NamedTuple):
+    """One notification held for one digest (digest_buffer.py): `append_digest`'s arguments but `now`."""
+
+    group: str
+    item_key: str  # the notification's content_key: a redelivery finds its item already held
+    item: Mapping[str, Any]
+    window: timedelta  # of the bucket this opens, when the group has none open
+
+
+class Observed(NamedTuple):
+    """What `observe_and_hold` did."""
+
+    verdict: Observation
+    before: ResourceRecord | None  # the record as it was before this notification
+    added: tuple[bool, ...]  # per held item, in order: appended now; False: already held (or not FRESH)
+    history_written: bool  # the history entry was stored with the record: the caller must not append it
+
+
 class StateStore(Protocol):
     def observe(self, notification: ComplianceNotification) -> tuple[Observation, ResourceRecord | None]:
         """Judge the notification against the stored record and, when FRESH, store it — atomically
         (a conditional write). Returns the verdict and the record as it was before."""
+        ...
+
+    def observe_and_hold(
+        self,
+        notification: ComplianceNotification,
+        *,
+        now: datetime,
+        held: Sequence[HeldItem] = (),
+        history: HistoryEntry | None = None,
+    ) -> Observed:
+        """`observe`, and when FRESH, in the same atomic write: append every held item to its group's open
+        bucket (`append_digest`, opening a window at `now` where none is open) and store `history` — the
+        latter only when every item was added, because its actions (`digested`) say so; otherwise
+        `history_written` is False and the caller appends the entry it can now word truthfully.
+
+        Either all of it is stored or none of it: a crash never leaves a record whose digest items are
+        missing. That is why, when not FRESH, nothing is written: a REPEAT's items were stored with its
+        original (each reported not added: already held); a STALE one is not held at all."""
         ...
 
     def get(self, key: ResourceKey) -> ResourceRecord | None: ...

@@ -68,6 +68,13 @@ def item_text(item: Mapping[str, Any]) -> str:
     return json.dumps(item, sort_keys=True, separators=(",", ":"))
 
 
+def stored_copy(item: Mapping[str, Any]) -> dict[str, Any]:
+    """What the memory buffer keeps: a copy through JSON, as the other backends store text (so an item
+    they could not store fails here too)."""
+    copy: dict[str, Any] = json.loads(item_text(item))
+    return copy
+
+
 @dataclass(slots=True)
 class _Bucket:
     head: DigestBatch
@@ -87,18 +94,27 @@ class MemoryDigests:
     def append_digest(
         self, group: str, item_key: str, item: Mapping[str, Any], *, now: datetime, window: timedelta
     ) -> bool:
+        stored = stored_copy(item)
         with self._digest_lock:
-            bucket = self._digest_buckets.get(self._digest_current.get(group, ""))
-            if bucket is None or bucket.head.window_end <= utc_text(now):
-                name = bucket_name(group, now)
-                bucket = self._digest_buckets.setdefault(
-                    name, _Bucket(DigestBatch(name, group, utc_text(now), utc_text(now + window)))
-                )
-                self._digest_current[group] = name
-            if item_key in bucket.items:
-                return False
-            bucket.items[item_key] = json.loads(item_text(item))  # a copy, as the other backends store text
-            return True
+            return self._append_locked(group, item_key, stored, now, window)
+
+    def _append_locked(
+        self, group: str, item_key: str, stored: dict[str, Any], now: datetime, window: timedelta
+    ) -> bool:
+        """append_digest's work on an item already copied (`stored_copy`: the step that can fail); the
+        caller holds `_digest_lock` (MemoryState.observe_and_hold holds it with its record lock, so the
+        record and its items change at once)."""
+        bucket = self._digest_buckets.get(self._digest_current.get(group, ""))
+        if bucket is None or bucket.head.window_end <= utc_text(now):
+            name = bucket_name(group, now)
+            bucket = self._digest_buckets.setdefault(
+                name, _Bucket(DigestBatch(name, group, utc_text(now), utc_text(now + window)))
+            )
+            self._digest_current[group] = name
+        if item_key in bucket.items:
+            return False
+        bucket.items[item_key] = stored
+        return True
 
     def due_digests(self, now: datetime) -> list[DigestBatch]:
         cutoff = due_cutoff(now)

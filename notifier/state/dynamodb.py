@@ -10,12 +10,14 @@ No locks: every guard is a conditional write, and a lost condition is judged aga
   * observe never writes `tickets` (beyond creating the empty map) and set_ticket writes one entry of
     it (`SET tickets.#d = :t`), so neither clobbers the other.
   * a claim is a conditional put: no item yet, or a claim abandoned for longer than CLAIM_LEASE.
+  * observe_and_hold is observe's compare-and-swap as one transaction with the held digest items and
+    the history entry (dynamodb_holding.py).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +27,10 @@ from ..notification import ComplianceNotification
 from ..tickets.model import TicketRef
 from .base import (
     HISTORY_TTL,
+    HeldItem,
     HistoryEntry,
     Observation,
+    Observed,
     ResourceKey,
     ResourceRecord,
     judge,
@@ -35,6 +39,8 @@ from .base import (
     utc_now,
 )
 from .dynamodb_digests import DynamoDbDigests
+from .dynamodb_holding import MAX_OBSERVE_ATTEMPTS
+from .dynamodb_holding import observe_and_hold as _observe_and_hold
 from .dynamodb_table import (
     HISTORY_PREFIX,
     claim_key,
@@ -63,9 +69,6 @@ from .shared import (
 
 __all__ = ["DynamoDbState", "create_table"]
 
-# Each lost compare-and-swap means another invocation stored a newer change, so this bounds how many
-# writers may race on one resource at once, not the work done: far above any real burst.
-_MAX_OBSERVE_ATTEMPTS = 50
 _CLAIMED = text(ClaimStatus.CLAIMED.value)
 
 
@@ -83,6 +86,7 @@ class DynamoDbState(DynamoDbDigests):  # the digest buffer: dynamodb_digests.py
         self._owns_client = client is None
         self._client_lock = threading.Lock()
         self._open_digests: dict[str, tuple[str, str]] = {}  # group -> (bucket, window_end): skips re-reads
+        self._opening_lock = threading.Lock()  # see dynamodb_digests.open_bucket
         self._page_size = page_size  # None: DynamoDB's own 1 MB pages; small values to test pagination
 
     @property
@@ -106,7 +110,7 @@ class DynamoDbState(DynamoDbDigests):  # the digest buffer: dynamodb_digests.py
         self._refuse_if_read_only("observe a notification")
         key = ResourceKey.of(notification)
         candidate = ordering_key(notification)
-        for _ in range(_MAX_OBSERVE_ATTEMPTS):
+        for _ in range(MAX_OBSERVE_ATTEMPTS):
             before = self.get(key)
             verdict = judge(before, candidate)
             if verdict is not Observation.FRESH:
@@ -118,9 +122,21 @@ class DynamoDbState(DynamoDbDigests):  # the digest buffer: dynamodb_digests.py
                 continue  # another invocation stored its change first: judge again against theirs
             return verdict, before
         raise NotifierError(
-            f"DynamoDB table {self.table_name!r}: more than {_MAX_OBSERVE_ATTEMPTS} writers raced on "
+            f"DynamoDB table {self.table_name!r}: more than {MAX_OBSERVE_ATTEMPTS} writers raced on "
             f"{key.resource_type} {key.resource_id!r}; retryable"
         )
+
+    def observe_and_hold(
+        self,
+        notification: ComplianceNotification,
+        *,
+        now: datetime,
+        held: Sequence[HeldItem] = (),
+        history: HistoryEntry | None = None,
+    ) -> Observed:
+        """One TransactWriteItems: dynamodb_holding.py."""
+        self._refuse_if_read_only("observe a notification")
+        return _observe_and_hold(self, notification, now=now, held=held, history=history)
 
     def get(self, key: ResourceKey) -> ResourceRecord | None:
         item = self._call("get_item", Key=record_key(key), ConsistentRead=True).get("Item")

@@ -9,30 +9,42 @@ Every head sits in the one partition DIGHEAD, so "which digests are due?" is one
 window_end) at the end of every invocation; it holds one item per open window, few, and is written
 once per window, so the fixed partition is never hot. A GSI would cost a write on every item instead.
 
-Writes: an append is one conditional put (`attribute_not_exists`: a redelivery adds nothing); the
-first append of a window adds one transaction (CURRENT + head, so a bucket never exists without its
-head). The open bucket is cached per process until its window ends, so later appends read nothing.
+Writes: an append is one conditional put (`attribute_not_exists`: a redelivery adds nothing), or a
+part of observe_and_hold's transaction (dynamodb_holding.py); the first append of a window adds one
+transaction (CURRENT + head, so a bucket never exists without its head), made by one thread of the
+process at a time. The open bucket is cached per process until its window ends, so later appends read
+nothing. A flushed bucket's items are deleted by BatchWriteItem, 25 per request.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from ..errors import NotifierError
 from .digest_buffer import FLUSHING, OPEN, DigestBatch, bucket_name, due_cutoff, item_text
 from .dynamodb_table import text, translated
 from .shared import lease_cutoff, utc_text
 
 _HEADS = "DIGHEAD"
 _MAX_OPEN_ATTEMPTS = 20  # each lost race means another invocation opened the window: re-read and join it
+_BATCH_WRITE_LIMIT = 25  # DynamoDB's most requests in one BatchWriteItem
+# What BatchWriteItem leaves unprocessed (throttling) is sent again after a jittered, doubling pause:
+# 10 attempts wait up to ~13 s in all, far inside Lambda's time, long enough to ride out a throttle.
+_MAX_BATCH_ATTEMPTS = 10
+_FIRST_BATCH_PAUSE = 0.025
 
 
 class _DynamoHost(Protocol):
     table_name: str
     _open_digests: dict[str, tuple[str, str]]
+    _opening_lock: threading.Lock
 
     @property
     def client(self) -> Any: ...
@@ -50,12 +62,10 @@ class DynamoDbDigests:
         self: _DynamoHost, group: str, item_key: str, item: Mapping[str, Any], *, now: datetime, window: timedelta
     ) -> bool:
         self._refuse_if_read_only("hold a notification for a digest")
-        bucket = _open_bucket(self, group, now, window)
+        stored = item_text(item)  # before opening a window: an item that cannot be stored opens none
+        bucket = open_bucket(self, group, now, window)
         try:
-            _write(self, "put_item", Item={
-                "pk": text(f"DIG#{bucket}"), "sk": text(f"ITEM#{item_key}"),
-                "item": text(item_text(item)), "appended_at": text(utc_text(now)),
-            }, ConditionExpression="attribute_not_exists(pk)")  # fmt: skip
+            _write(self, "put_item", **digest_item_put(bucket, item_key, stored, now))
         except ConditionLost:
             return False
         return True
@@ -106,8 +116,8 @@ class DynamoDbDigests:
             ExpressionAttributeValues={":pk": text(f"DIG#{bucket}")},
             ProjectionExpression="pk, sk",
         )
-        for key in keys:  # items first: a crash half-way leaves the head, so the next flush finishes the job
-            self._call("delete_item", Key={"pk": key["pk"], "sk": key["sk"]})
+        # Items first: a crash half-way leaves the head, so the next flush finishes the job.
+        _delete_in_batches(self, [{"pk": key["pk"], "sk": key["sk"]} for key in keys])
         group = bucket.rsplit("@", 1)[0]
         with suppress(ConditionLost):  # only if it still points here: a newer window may have replaced it
             _write(
@@ -137,12 +147,33 @@ class DynamoDbDigests:
             return
 
 
-def _open_bucket(store: _DynamoHost, group: str, now: datetime, window: timedelta) -> str:
+def digest_item_put(bucket: str, item_key: str, stored: str, now: datetime) -> dict[str, Any]:
+    """PutItem parameters (no TableName) holding one item (`stored`: its `item_text`); a redelivery
+    (the bucket holds the key already) loses the condition."""
+    return {
+        "Item": {"pk": text(f"DIG#{bucket}"), "sk": text(f"ITEM#{item_key}"),
+                 "item": text(stored), "appended_at": text(utc_text(now))},
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }  # fmt: skip
+
+
+def open_bucket(store: _DynamoHost, group: str, now: datetime, window: timedelta) -> str:
     """The group's bucket whose window is open now: the cached one, the stored one, or a new one."""
     at = utc_text(now)
     cached = store._open_digests.get(group)
     if cached is not None and cached[1] > at:
         return cached[0]
+    # One thread of this process opens (or joins) a window at a time: a batch's threads arriving
+    # together would otherwise each read "none open" and all but one lose a transaction.
+    with store._opening_lock:
+        cached = store._open_digests.get(group)
+        if cached is not None and cached[1] > at:
+            return cached[0]
+        return _open_or_join(store, group, now, window)
+
+
+def _open_or_join(store: _DynamoHost, group: str, now: datetime, window: timedelta) -> str:
+    at = utc_text(now)
     current_key = {"pk": text(f"DIG#{group}"), "sk": text("CURRENT")}
     for _ in range(_MAX_OPEN_ATTEMPTS):
         current = store._call("get_item", Key=current_key, ConsistentRead=True).get("Item")
@@ -173,14 +204,32 @@ def _open_bucket(store: _DynamoHost, group: str, now: datetime, window: timedelt
     raise translated_race(store.table_name)
 
 
-def _write(store: _DynamoHost, operation: str, **request: Any) -> None:
-    """A conditional write; a lost condition (or a cancelled transaction) raises ConditionLost."""
+def _delete_in_batches(store: _DynamoHost, keys: list[dict[str, Any]]) -> None:
+    """Delete every key, 25 per BatchWriteItem, sending again what DynamoDB leaves unprocessed."""
+    for start in range(0, len(keys), _BATCH_WRITE_LIMIT):
+        pending = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + _BATCH_WRITE_LIMIT]]
+        for attempt in range(_MAX_BATCH_ATTEMPTS):
+            if attempt:  # full jitter: flushers throttled together do not come back together
+                time.sleep(random.uniform(0, _FIRST_BATCH_PAUSE * 2**attempt))
+            answer = _write(store, "batch_write_item", RequestItems={store.table_name: pending})
+            pending = answer.get("UnprocessedItems", {}).get(store.table_name, [])
+            if not pending:
+                break
+        else:
+            raise NotifierError(
+                f"DynamoDB table {store.table_name!r}: {len(pending)} digest item(s) still unprocessed after "
+                f"{_MAX_BATCH_ATTEMPTS} BatchWriteItem attempts (throttled); retryable"
+            )
+
+
+def _write(store: _DynamoHost, operation: str, **request: Any) -> dict[str, Any]:
+    """A write; a lost condition (or a cancelled transaction) raises ConditionLost."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    if operation != "transact_write_items":
+    if operation not in ("transact_write_items", "batch_write_item"):  # those name the table per item
         request["TableName"] = store.table_name
     try:
-        getattr(store.client, operation)(**request)
+        answer: dict[str, Any] = getattr(store.client, operation)(**request)
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code")
         if code in ("ConditionalCheckFailedException", "TransactionCanceledException"):
@@ -188,6 +237,7 @@ def _write(store: _DynamoHost, operation: str, **request: Any) -> None:
         raise translated(error, operation, store.table_name) from error
     except BotoCoreError as error:
         raise translated(error, operation, store.table_name) from error
+    return answer
 
 
 def _head_key(bucket: str) -> dict[str, Any]:
@@ -195,6 +245,4 @@ def _head_key(bucket: str) -> dict[str, Any]:
 
 
 def translated_race(table: str) -> Exception:
-    from ..errors import NotifierError
-
     return NotifierError(f"DynamoDB table {table!r}: too many invocations raced to open one digest window; retryable")

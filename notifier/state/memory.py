@@ -1,18 +1,40 @@
 """In-process state: for tests and for `explain` when no store exists yet. One lock makes every
-read-judge-write atomic, which is all the other backends' transactions and conditions achieve."""
+read-judge-write atomic, which is all the other backends' transactions and conditions achieve
+(observe_and_hold takes the digest buffer's lock too: the record and its held items change at once)."""
 
 from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 
 from ..notification import ComplianceNotification
 from ..tickets.model import TicketRef
-from .base import HistoryEntry, Observation, ResourceKey, ResourceRecord, judge, ordering_key, updated_record
-from .digest_buffer import MemoryDigests
+from .base import (
+    HeldItem,
+    HistoryEntry,
+    Observation,
+    Observed,
+    ResourceKey,
+    ResourceRecord,
+    judge,
+    ordering_key,
+    updated_record,
+    utc_now,
+)
+from .digest_buffer import MemoryDigests, stored_copy
 from .event_log import EventLog
-from .shared import ClaimStatus, claim_available, history_order, missing_record, read_only_refusal, utc_text
+from .shared import (
+    ClaimStatus,
+    claim_available,
+    history_goes_with,
+    history_order,
+    missing_record,
+    not_fresh,
+    read_only_refusal,
+    utc_text,
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -33,15 +55,35 @@ class MemoryState(MemoryDigests):
         MemoryDigests.__init__(self)  # its own lock and maps: digests never wait on records
 
     def observe(self, notification: ComplianceNotification) -> tuple[Observation, ResourceRecord | None]:
+        observed = self.observe_and_hold(notification, now=utc_now())  # nothing held: `now` opens no window
+        return observed.verdict, observed.before
+
+    def observe_and_hold(
+        self,
+        notification: ComplianceNotification,
+        *,
+        now: datetime,
+        held: Sequence[HeldItem] = (),
+        history: HistoryEntry | None = None,
+    ) -> Observed:
         self._refuse_if_read_only("observe a notification")
         candidate = ordering_key(notification)
         record_id = ResourceKey.of(notification).id
-        with self._lock:
+        stored = [stored_copy(h.item) for h in held]  # what can fail, before anything changes
+        # Both locks, always in this order (every other method takes one of them): no reader sees the
+        # record without its items, nor the items without the record.
+        with self._lock, self._digest_lock:
             before = self._records.get(record_id)
             verdict = judge(before, candidate)
-            if verdict is Observation.FRESH:
-                self._records[record_id] = updated_record(before, notification, candidate)
-        return verdict, before
+            if verdict is not Observation.FRESH:
+                return not_fresh(verdict, before, held)
+            self._records[record_id] = updated_record(before, notification, candidate)
+            pairs = zip(held, stored, strict=True)
+            added = tuple(self._append_locked(h.group, h.item_key, item, now, h.window) for h, item in pairs)
+            written = history_goes_with(history, added)
+            if history is not None and written:
+                self._history.append(history)
+        return Observed(verdict, before, added, written)
 
     def get(self, key: ResourceKey) -> ResourceRecord | None:
         with self._lock:

@@ -7,14 +7,23 @@ need it; keeping it in one place is what makes memory, SQLite and DynamoDB agree
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from ..errors import NotifierError
 from ..tickets.model import TicketRef, TicketStatus
-from .base import CLAIM_LEASE, EVENT_RETENTION, HistoryEntry, ResourceKey
+from .base import (
+    CLAIM_LEASE,
+    EVENT_RETENTION,
+    HeldItem,
+    HistoryEntry,
+    Observation,
+    Observed,
+    ResourceKey,
+    ResourceRecord,
+)
 
 
 class ClaimStatus(StrEnum):
@@ -49,6 +58,17 @@ def claim_available(status: str | None, claimed_at: str | None, now: datetime) -
     if status == ClaimStatus.DONE:
         return False
     return claimed_at is None or claimed_at < lease_cutoff(now)
+
+
+def not_fresh(verdict: Observation, before: ResourceRecord | None, held: Sequence[HeldItem]) -> Observed:
+    """observe_and_hold's answer when it wrote nothing: no item added (a REPEAT's are held already)."""
+    return Observed(verdict, before, (False,) * len(held), history_written=False)
+
+
+def history_goes_with(history: HistoryEntry | None, added: Sequence[bool]) -> bool:
+    """Whether observe_and_hold stores `history` with the record: only when every held item was added,
+    since its actions say `digested`; an item already held makes the caller word the entry itself."""
+    return history is not None and all(added)
 
 
 def ticket_to_plain(ticket: TicketRef) -> dict[str, str]:

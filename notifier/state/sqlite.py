@@ -3,13 +3,11 @@
 Every read-judge-write runs in a `BEGIN IMMEDIATE` transaction, which takes the file's write lock
 before reading: a second writer waits (busy timeout) and then judges against the first one's result,
 so two processes can never both see a change as FRESH or both win a claim. WAL lets readers
-(`explain`) proceed while a writer holds the lock.
+(`explain`) proceed while a writer holds the lock. Each writing method is exactly one transaction
+(one commit); `observe_and_hold` puts the record, its held digest items and its history entry in one.
 
-    resources        one row per ResourceKey; tickets as JSON {destination: TicketRef fields}
-    delivery_claims  (change_key, destination) -> claimed | done, with claimed_at and completed_at
-    history          append-only, one row per notification judged; kept until pruned by hand
-    events           counted events (bucket, time); a bucket's rows older than EVENT_RETENTION are
-                     deleted whenever that bucket is written
+The tables (resources, delivery_claims, history, events) are in sqlite_schema.py, the digest buffer's
+in sqlite_digests.py.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -26,81 +24,45 @@ from typing import Any
 from ..errors import NotifierError
 from ..notification import ComplianceNotification
 from ..tickets.model import TicketRef
-from ..transition import Compliance
-from .base import HistoryEntry, Observation, ResourceKey, ResourceRecord, judge, ordering_key, updated_record
+from .base import (
+    HeldItem,
+    HistoryEntry,
+    Observation,
+    Observed,
+    ResourceKey,
+    ResourceRecord,
+    judge,
+    ordering_key,
+    updated_record,
+    utc_now,
+)
 from .shared import (
     ClaimStatus,
     claim_available,
     expired_events_before,
+    history_goes_with,
     missing_record,
+    not_fresh,
     read_only_refusal,
     tickets_from_plain,
     tickets_to_plain,
     utc_text,
 )
-from .sqlite_digests import SqliteDigests, digest_statements
+from .sqlite_digests import SqliteDigests, append_in, digest_statements
+from .sqlite_schema import (
+    MIGRATE_FIRST_RELEASE,
+    RECORD_QUERY,
+    SCHEMA,
+    history_entry_from,
+    history_query,
+    insert_history,
+    record_from,
+    statements,
+    table_exists,
+    write_record,
+)
 
 _BUSY_TIMEOUT = 30.0  # another process holding the write lock finishes long before this
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS resources (
-    id                    TEXT PRIMARY KEY,   -- ResourceKey.id
-    account               TEXT NOT NULL,
-    region                TEXT NOT NULL,
-    rule                  TEXT NOT NULL,
-    resource_type         TEXT NOT NULL,
-    resource_id           TEXT NOT NULL,
-    ordering_key          TEXT NOT NULL,
-    compliance            TEXT NOT NULL,
-    first_noncompliant_at TEXT,
-    tickets               TEXT NOT NULL DEFAULT '{}'
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS delivery_claims (
-    change_key   TEXT NOT NULL,
-    destination  TEXT NOT NULL,
-    status       TEXT NOT NULL CHECK (status IN ('claimed', 'done')),
-    claimed_at   TEXT NOT NULL,
-    completed_at TEXT,
-    PRIMARY KEY (change_key, destination)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS history (
-    seq           INTEGER PRIMARY KEY,  -- insertion order: the last tie-breaker
-    resource      TEXT NOT NULL,        -- ResourceKey.id
-    account       TEXT NOT NULL,
-    region        TEXT NOT NULL,
-    rule          TEXT NOT NULL,
-    resource_type TEXT NOT NULL,
-    resource_id   TEXT NOT NULL,
-    ordering_key  TEXT NOT NULL,
-    old           TEXT NOT NULL,
-    new           TEXT NOT NULL,
-    kind          TEXT NOT NULL,
-    observation   TEXT NOT NULL,
-    message_id    TEXT,
-    recorded_at   TEXT NOT NULL,
-    actions       TEXT NOT NULL         -- JSON {destination: action}
-);
-CREATE INDEX IF NOT EXISTS history_by_resource ON history (resource, ordering_key, recorded_at);
-CREATE TABLE IF NOT EXISTS events (
-    seq    INTEGER PRIMARY KEY,
-    bucket TEXT NOT NULL,
-    at     TEXT NOT NULL                -- utc_text: string order is time order
-);
-CREATE INDEX IF NOT EXISTS events_by_bucket ON events (bucket, at);
-"""
-
-# The first release kept only `deliveries` (every row a completed send): carried over as done claims,
-# so upgrading never re-sends what was already sent.
-_MIGRATE_FIRST_RELEASE = """
-INSERT OR IGNORE INTO delivery_claims (change_key, destination, status, claimed_at, completed_at)
-    SELECT change_key, destination, 'done', delivered_at, delivered_at FROM deliveries;
-DROP TABLE deliveries;
-"""
-
-_KEY_COLUMNS = "account, region, rule, resource_type, resource_id"
-_RECORD_COLUMNS = f"{_KEY_COLUMNS}, ordering_key, compliance, first_noncompliant_at, tickets"
-_HISTORY_COLUMNS = f"{_KEY_COLUMNS}, ordering_key, old, new, kind, observation, message_id, recorded_at, actions"
-
 
 _SETUP_LOCK = threading.Lock()  # see SqliteState._connect
 
@@ -113,10 +75,16 @@ class SqliteState(SqliteDigests):  # the digest buffer's tables and methods: sql
         try:
             self._db = self._connect()
             # A read-only open of a file from an older release (or an empty one) reads as an empty store.
-            self._has_schema = _table_exists(self._db, "resources")
-            self._has_events = _table_exists(self._db, "events")  # absent in files of older releases
+            self._has_schema = table_exists(self._db, "resources")
+            self._has_events = table_exists(self._db, "events")  # absent in files of older releases
         except sqlite3.Error as error:  # also "file is not a database", found only at the first query
             raise NotifierError(f"cannot open the state file {path}: {error}") from error
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The store's one connection, for diagnostics: the storm bench counts its write transactions
+        (`set_trace_callback`) and the rows they changed (`total_changes`). Run no statement on it."""
+        return self._db
 
     def _connect(self) -> sqlite3.Connection:
         # `explain --state` must never write, not even by creating the file: mode=ro refuses both.
@@ -144,33 +112,44 @@ class SqliteState(SqliteDigests):  # the digest buffer's tables and methods: sql
 
     def _create_schema(self, db: sqlite3.Connection) -> None:
         with self._transaction(db):  # not executescript: it would commit the transaction halfway
-            for statement in [*_statements(_SCHEMA), *digest_statements()]:
+            for statement in [*statements(SCHEMA), *digest_statements()]:
                 db.execute(statement)
-            if _table_exists(db, "deliveries"):
-                for statement in _statements(_MIGRATE_FIRST_RELEASE):
+            if table_exists(db, "deliveries"):
+                for statement in statements(MIGRATE_FIRST_RELEASE):
                     db.execute(statement)
 
     def observe(self, notification: ComplianceNotification) -> tuple[Observation, ResourceRecord | None]:
+        observed = self.observe_and_hold(notification, now=utc_now())  # nothing held: `now` opens no window
+        return observed.verdict, observed.before
+
+    def observe_and_hold(
+        self,
+        notification: ComplianceNotification,
+        *,
+        now: datetime,
+        held: Sequence[HeldItem] = (),
+        history: HistoryEntry | None = None,
+    ) -> Observed:
         self._refuse_if_read_only("observe a notification")
         key = ResourceKey.of(notification)
         candidate = ordering_key(notification)
         with self._lock, self._transaction(self._db) as db:
-            before = _record(key, db.execute(f"SELECT {_RECORD_COLUMNS} FROM resources WHERE id = ?", (key.id,)))
+            before = record_from(key, db.execute(RECORD_QUERY, (key.id,)))
             verdict = judge(before, candidate)
-            if verdict is Observation.FRESH:
-                after = updated_record(before, notification, candidate)
-                db.execute(
-                    f"INSERT OR REPLACE INTO resources (id, {_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (key.id, *_key_values(key), after.ordering_key, after.compliance.value,
-                     after.first_noncompliant_at, json.dumps(tickets_to_plain(after.tickets))),
-                )  # fmt: skip
-        return verdict, before
+            if verdict is not Observation.FRESH:
+                return not_fresh(verdict, before, held)
+            write_record(db, updated_record(before, notification, candidate))
+            added = tuple(append_in(db, h.group, h.item_key, h.item, now, h.window) for h in held)
+            written = history_goes_with(history, added)
+            if history is not None and written:
+                insert_history(db, history)
+        return Observed(verdict, before, added, written)
 
     def get(self, key: ResourceKey) -> ResourceRecord | None:
         if not self._has_schema:
             return None
         with self._lock:
-            return _record(key, self._read(f"SELECT {_RECORD_COLUMNS} FROM resources WHERE id = ?", (key.id,)))
+            return record_from(key, self._read(RECORD_QUERY, (key.id,)))
 
     def set_ticket(self, key: ResourceKey, destination: str, ticket: TicketRef) -> None:
         self._refuse_if_read_only("set a ticket")
@@ -228,22 +207,16 @@ class SqliteState(SqliteDigests):  # the digest buffer's tables and methods: sql
 
     def append_history(self, entry: HistoryEntry) -> None:
         self._refuse_if_read_only("append history")
-        k = entry.key
         with self._lock, self._transaction(self._db) as db:
-            db.execute(
-                f"INSERT INTO history (resource, {_HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (k.id, *_key_values(k), entry.ordering_key, entry.old.value, entry.new.value, entry.kind,
-                 entry.observation.value, entry.message_id, entry.recorded_at, json.dumps(dict(entry.actions))),
-            )  # fmt: skip
+            insert_history(db, entry)
 
     def history(self, key: ResourceKey | None = None) -> list[HistoryEntry]:
         if not self._has_schema:
             return []
-        where, parameters = ("WHERE resource = ?", (key.id,)) if key is not None else ("", ())
-        query = f"SELECT {_HISTORY_COLUMNS} FROM history {where} ORDER BY ordering_key, recorded_at, seq"
+        query = history_query(of_one_resource=key is not None)
         with self._lock:
-            rows = self._read(query, parameters).fetchall()
-        return [_history_entry(row) for row in rows]
+            rows = self._read(query, (key.id,) if key is not None else ()).fetchall()
+        return [history_entry_from(row) for row in rows]
 
     def record_event(self, bucket: str, *, at: datetime) -> None:
         self._refuse_if_read_only("record an event")
@@ -302,39 +275,3 @@ class SqliteState(SqliteDigests):  # the digest buffer's tables and methods: sql
 def _rollback(db: sqlite3.Connection) -> None:
     if db.in_transaction:  # SQLite may already have rolled back by itself (e.g. after SQLITE_FULL)
         db.execute("ROLLBACK")
-
-
-def _statements(script: str) -> list[str]:
-    return [statement.strip() for statement in script.split(";\n") if statement.strip()]
-
-
-def _table_exists(db: sqlite3.Connection, name: str) -> bool:
-    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
-
-
-def _key_values(key: ResourceKey) -> tuple[str, str, str, str, str]:
-    return (key.account, key.region, key.rule, key.resource_type, key.resource_id)
-
-
-def _record(key: ResourceKey, cursor: sqlite3.Cursor) -> ResourceRecord | None:
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    *_, ordering, compliance, first_noncompliant_at, tickets = row
-    plain_tickets = tickets_from_plain(json.loads(tickets))
-    return ResourceRecord(key, ordering, Compliance(compliance), first_noncompliant_at, plain_tickets)
-
-
-def _history_entry(row: tuple[Any, ...]) -> HistoryEntry:
-    ordering, old, new, kind, observation, message_id, recorded_at, actions = row[5:]
-    return HistoryEntry(
-        ResourceKey(*row[:5]),
-        ordering,
-        Compliance(old),
-        Compliance(new),
-        kind,
-        Observation(observation),
-        message_id,
-        recorded_at,
-        json.loads(actions),
-    )

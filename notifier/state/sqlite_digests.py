@@ -1,5 +1,6 @@
 """SqliteState's digest buffer (see digest_buffer.py): three tables, each step one BEGIN IMMEDIATE
-transaction, so two processes appending or flushing at once serialise on the file's write lock.
+transaction, so two processes appending or flushing at once serialise on the file's write lock. An
+append made by `observe_and_hold` (`append_in`) runs inside the transaction that stores the record.
 
     digest_groups  group -> its current bucket
     digest_heads   one row per bucket: window, status (open | flushing), claimed_at
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS digest_items (
     item     TEXT NOT NULL,
     PRIMARY KEY (bucket, item_key)
 );
+CREATE INDEX IF NOT EXISTS digest_items_in_order ON digest_items (bucket, seq);
 """
 
 
@@ -59,27 +61,7 @@ class SqliteDigests:
     ) -> bool:
         self._refuse_if_read_only("hold a notification for a digest")
         with self._lock, self._transaction(self._db) as db:
-            row = db.execute(
-                "SELECT h.bucket, h.window_end FROM digest_groups g JOIN digest_heads h ON h.bucket = g.bucket "
-                "WHERE g.grp = ?",
-                (group,),
-            ).fetchone()
-            if row is None or row[1] <= utc_text(now):
-                bucket = bucket_name(group, now)
-                db.execute(
-                    "INSERT OR IGNORE INTO digest_heads (bucket, grp, opened_at, window_end, status) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (bucket, group, utc_text(now), utc_text(now + window), OPEN),
-                )
-                db.execute("INSERT OR REPLACE INTO digest_groups (grp, bucket) VALUES (?, ?)", (group, bucket))
-            else:
-                bucket = row[0]
-            added = db.execute(
-                "INSERT OR IGNORE INTO digest_items (bucket, item_key, seq, item) "
-                "VALUES (?, ?, (SELECT count(*) FROM digest_items WHERE bucket = ?), ?)",
-                (bucket, item_key, bucket, item_text(item)),
-            )
-            return added.rowcount == 1
+            return append_in(db, group, item_key, item, now, window)
 
     def due_digests(self: _SqliteHost, now: datetime) -> list[DigestBatch]:
         if not _has_digest_tables(self):
@@ -121,6 +103,32 @@ class SqliteDigests:
         self._refuse_if_read_only("release a digest")
         with self._lock, self._transaction(self._db) as db:
             db.execute("UPDATE digest_heads SET status = ?, claimed_at = NULL WHERE bucket = ?", (OPEN, bucket))
+
+
+def append_in(
+    db: sqlite3.Connection, group: str, item_key: str, item: Mapping[str, Any], now: datetime, window: timedelta
+) -> bool:
+    """append_digest inside the caller's transaction (observe_and_hold's, with the record): opens the
+    group's window when none is open, then adds the item unless the bucket holds its key already."""
+    row = db.execute(
+        "SELECT h.bucket, h.window_end FROM digest_groups g JOIN digest_heads h ON h.bucket = g.bucket WHERE g.grp = ?",
+        (group,),
+    ).fetchone()
+    if row is None or row[1] <= utc_text(now):
+        bucket = bucket_name(group, now)
+        db.execute(
+            "INSERT OR IGNORE INTO digest_heads (bucket, grp, opened_at, window_end, status) VALUES (?, ?, ?, ?, ?)",
+            (bucket, group, utc_text(now), utc_text(now + window), OPEN),
+        )
+        db.execute("INSERT OR REPLACE INTO digest_groups (grp, bucket) VALUES (?, ?)", (group, bucket))
+    else:
+        bucket = row[0]
+    added = db.execute(  # the next seq from the index's last entry: counting the items would cost O(items)
+        "INSERT OR IGNORE INTO digest_items (bucket, item_key, seq, item) "
+        "VALUES (?, ?, (SELECT coalesce(max(seq) + 1, 0) FROM digest_items WHERE bucket = ?), ?)",
+        (bucket, item_key, bucket, item_text(item)),
+    )
+    return added.rowcount == 1
 
 
 def digest_statements() -> Iterator[str]:

@@ -161,3 +161,31 @@ def test_racing_appenders_share_one_window_and_one_flusher_wins(opener: Callable
 
     won = race(opener, lambda _, s: s.claim_digest(due.bucket, now=AFTER))
     assert won.count(True) == 1
+
+
+def test_an_empty_window_is_completed_without_sending_anything(
+    aws_credentials: None, mocked_dynamodb: Any, tmp_path: Path
+) -> None:
+    """On DynamoDB a window is opened before the transaction that holds the item; if that notification then
+    loses the ordering race, the window stays empty. The flush closes it and sends no "0 changes" digest."""
+    from notifier.destinations.base import DestinationSpec
+    from notifier.digests.flush import flush_due
+    from notifier.digests.hold import group_key
+    from notifier.digests.policy import Grouping
+    from notifier.pipeline import Pipeline
+    from notifier.state.dynamodb_digests import open_bucket
+
+    table = unique_table()
+    create_table(mocked_dynamodb, table)
+    store = DynamoDbState(table, client=mocked_dynamodb)
+    group = group_key("iam", "audit", Grouping("baseline", (("rule", "r"),), WINDOW))
+    open_bucket(store, group, T0, WINDOW)
+    assert [batch.group for batch in store.due_digests(AFTER)] == [group]
+
+    audit = tmp_path / "audit.jsonl"
+    spec = DestinationSpec("audit", "file", {"path": str(audit)})
+    pipeline = Pipeline(None, {"audit": spec}, state=store, connect=lambda s: (_ for _ in ()).throw(AssertionError))
+    flushed = flush_due(pipeline, AFTER)
+
+    assert [(f.destination, f.items, f.action) for f in flushed] == [("audit", 0, "empty")]
+    assert store.due_digests(AFTER) == [] and not audit.exists()

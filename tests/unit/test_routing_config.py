@@ -343,7 +343,7 @@ def test_top_level_mistakes() -> None:
         "t.yml:1: destinations: must not be empty",
         "t.yml:2: routes: must not be empty",
         "t.yml:3: extra: the config has no key 'extra'; its keys are: "
-        "destinations, invalid_messages, routes, silences, templates_dir",
+        "destinations, dry_run_outbox, invalid_messages, routes, silences, templates_dir",
     ]
     assert problems_of("routes:\n  - {name: r}\n") == [
         "t.yml:1: is missing the required key 'destinations' (a mapping of named destinations)",

@@ -274,3 +274,57 @@ def test_a_failed_claim_condition_is_an_answer_not_an_error(client: Any, table: 
     store = DynamoDbState(table, client=client)
     assert store.claim_delivery("c", "d", now=NOW)
     assert store.claim_delivery("c", "d", now=NOW) is False
+
+
+class LeavesUnprocessed:
+    """A client whose BatchWriteItem processes at most `take` requests of the first `times` calls and
+    answers the rest as UnprocessedItems, as DynamoDB does when it throttles part of a batch."""
+
+    def __init__(self, client: Any, *, take: int, times: int) -> None:
+        self._client, self.take, self.times = client, take, times
+        self.batch_sizes: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def batch_write_item(self, RequestItems: dict[str, list[Any]]) -> dict[str, Any]:  # boto3 names it so
+        [(table, requests)] = RequestItems.items()
+        self.batch_sizes.append(len(requests))
+        if len(self.batch_sizes) > self.times:
+            return dict(self._client.batch_write_item(RequestItems=RequestItems))
+        answer = self._client.batch_write_item(RequestItems={table: requests[: self.take]}) if self.take else {}
+        return {**answer, "UnprocessedItems": {table: requests[self.take :]}}
+
+
+def full_bucket(store: DynamoDbState, items: int) -> str:
+    window = timedelta(minutes=5)
+    for n in range(items):
+        store.append_digest("route|dest", f"key-{n}", {"n": n}, now=NOW, window=window)
+    [due] = store.due_digests(NOW + window + timedelta(minutes=1))
+    assert store.claim_digest(due.bucket, now=NOW + window + timedelta(minutes=1))
+    return due.bucket
+
+
+def test_a_sent_digest_is_deleted_25_items_a_request_and_unprocessed_ones_are_sent_again(
+    client: Any, table: str
+) -> None:
+    throttled = LeavesUnprocessed(client, take=10, times=1)
+    store = DynamoDbState(table, client=throttled)
+    bucket = full_bucket(store, 60)
+    store.complete_digest(bucket)
+    # The first 25: 10 done and 15 sent again; then 25 and the last 10.
+    assert throttled.batch_sizes == [25, 15, 25, 10]
+    assert store.digest_items(bucket) == [] and store.due_digests(NOW + timedelta(days=1)) == []
+    assert client.scan(TableName=table)["Count"] == 0  # items, head and CURRENT pointer: nothing left
+
+
+def test_a_digest_dynamodb_keeps_refusing_to_delete_is_a_retryable_error(
+    client: Any, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("notifier.state.dynamodb_digests.time.sleep", lambda _: None)  # the backoff, not waited
+    store = DynamoDbState(table, client=LeavesUnprocessed(client, take=0, times=100))
+    bucket = full_bucket(store, 3)
+    with pytest.raises(NotifierError, match=r"3 digest item\(s\) still unprocessed after 10 .*retryable"):
+        store.complete_digest(bucket)
+    assert len(store.digest_items(bucket)) == 3  # and the head is still there: the next flush finishes the job
+    assert [head.bucket for head in store.due_digests(NOW + timedelta(days=1))] == [bucket]

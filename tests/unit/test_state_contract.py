@@ -16,7 +16,7 @@ import pytest
 
 from notifier.errors import NotifierError
 from notifier.state import DynamoDbState, MemoryState, SqliteState, create_table
-from notifier.state.base import CLAIM_LEASE, Observation, ResourceKey, StateStore, ordering_key
+from notifier.state.base import CLAIM_LEASE, HeldItem, Observation, ResourceKey, StateStore, ordering_key
 from notifier.tickets.model import TicketRef, TicketStatus
 from notifier.transition import Compliance
 from tests.state_support import dynamodb_client, history_entry, notification, unique_table
@@ -268,8 +268,10 @@ def test_a_read_only_store_reads_and_refuses_every_write(backend: Backend) -> No
     backend.store.append_history(entry)
     reader = backend.reader()
 
+    later = notification(at="2030-01-01T00:00:00Z")
     writes: list[Callable[[], object]] = [
-        lambda: reader.observe(notification(at="2030-01-01T00:00:00Z")),
+        lambda: reader.observe(later),
+        lambda: reader.observe_and_hold(later, now=NOW, held=[HeldItem("g", later.content_key, {}, CLAIM_LEASE)]),
         lambda: reader.set_ticket(key, "sec-snow", SNOW),
         lambda: reader.claim_delivery("change-2", "sec-jira", now=NOW),
         lambda: reader.complete_delivery("change-2", "sec-jira", now=NOW),
@@ -286,4 +288,5 @@ def test_a_read_only_store_reads_and_refuses_every_write(backend: Backend) -> No
         assert reader.history(key) == [entry]
     assert backend.store.get(key) is not None and backend.store.history() == [entry]  # nothing changed
     assert not backend.store.was_delivered("change-2", "sec-jira")
+    assert backend.store.due_digests(NOW + CLAIM_LEASE * 2) == []
     reader.close()
