@@ -1,4 +1,6 @@
-"""`python -m bench [--rounds N] [--import-runs N] [--storm-size N] [--storm-dynamodb-size N]`: print the table;
+"""`python -m bench [--rounds N] [--import-runs N] [--storm-size N] [--storm-dynamodb-size N] [--no-package]`:
+every benchmark of the project — pipeline CPU ratios, the skip path, cold import, render, fan-out, the
+storm on SQLite and DynamoDB, the Lambda zips' size — in one table, each figure beside its target;
 always exit 0 (a report, not a test)."""
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import platform
 import sys
 from dataclasses import dataclass
 
-from . import fanout, measure, stages, storm
+from . import fanout, measure, package, stages, storm
 
 TARGET_HOT_PATH = 10.0  # × orjson.loads of the same SNS event text
 TARGET_SKIPPED = 3.0
@@ -93,6 +95,17 @@ def storm_rows(figures: storm.Storm) -> list[Row]:
     return rows
 
 
+def package_rows(*, rebuild: bool = True) -> list[Row]:
+    """(h) The deployable zips (deploy/build_zip.py, as CI builds them)."""
+    sizes = package.zip_sizes(rebuild=rebuild)
+    mib = 1024 * 1024
+    return [
+        Row("(h) Lambda zip: notifier + dependencies (arm64, py3.12)", f"{sizes.notifier / mib:.2f} MiB",
+            f"≤ {sizes.target / mib:g} MiB", _against(sizes.notifier, sizes.target)),
+        Row("    Lambda zip: the Config rules (notifier/ only)", f"{sizes.rules / mib:.2f} MiB", "-", "-"),
+    ]
+
+
 def collect(rounds: int, import_runs: int, storm_sizes: dict[storm.Backend, int] | None = None) -> list[Row]:
     hot = measure.compliance_hot_path(rounds)
     skipped = measure.skipped_hot_path(rounds)
@@ -162,11 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storm-dynamodb-size", type=int, default=STORM_DYNAMODB_SIZE,
                         help="notifications in the moto DynamoDB storm (0 skips it; ~5/s at 300 on moto, "
                              "slower as its table grows: moto copies the table in every transaction)")
+    parser.add_argument("--no-package", action="store_true", help="skip building the Lambda zips (row h)")
     args = parser.parse_args(argv)
     print(f"compliance-notifier bench: Python {platform.python_version()}, {platform.machine()}, "
           f"{os.cpu_count()} CPUs; {args.rounds} interleaved rounds, {args.import_runs} fresh interpreters each\n")
-    print_table(collect(args.rounds, args.import_runs,
-                        {"sqlite": args.storm_size, "dynamodb": args.storm_dynamodb_size}))
+    rows = collect(args.rounds, args.import_runs, {"sqlite": args.storm_size, "dynamodb": args.storm_dynamodb_size})
+    print_table(rows + ([] if args.no_package else package_rows()))
     print_breakdown("Where the CPU goes, per compliance change (median per stage, CPU time):",
                     stages.compliance_breakdown(args.rounds))
     print_breakdown("Where the CPU goes, per skipped ConfigurationItemChangeNotification:",

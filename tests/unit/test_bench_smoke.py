@@ -24,3 +24,13 @@ def test_every_measure_runs_one_round_and_returns_positive_numbers() -> None:
     for breakdown in (stages.compliance_breakdown(rounds=1, iterations=1), stages.skipped_breakdown(1, 1)):
         measured = {name: ns for name, ns in breakdown.items() if name != DERIVED_STAGE}
         assert len(measured) >= 4 and all(ns > 0 for ns in measured.values()), breakdown
+
+
+def test_the_package_row_reports_the_zips_deploy_check_built() -> None:
+    """Row (h) reads what deploy/check.py built before pytest started (rebuilding here would rewrite the zips
+    under tests/deploy's feet, in another worker)."""
+    from bench.__main__ import package_rows
+
+    notifier, rules = package_rows(rebuild=False)
+    assert notifier.measured.endswith(" MiB") and notifier.target == "≤ 5 MiB"
+    assert 0 < float(rules.measured.split()[0]) < float(notifier.measured.split()[0])
