@@ -100,8 +100,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, default=8, metavar="N", help="requests processed at once (default: 8)")
     # --- end serve ---
 
-    demo = command("demo", _demo, "run the blog's IAM scenario offline on an embedded AWS (no account needed)")
+    # --- demo (notifier/demo/, docs/demo.md) ---
+    demo = command("demo", _demo, "run the whole system offline on an embedded AWS (no account needed)")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="where to write artefacts")
+    scenario_help = "blog: the AWS blog's three users (default); storm: a rule deployment over many users"
+    demo.add_argument("--scenario", choices=("blog", "storm"), default="blog", help=scenario_help)
+    demo.add_argument("--size", type=_positive, default=500, metavar="N", help="storm: how many users (default: 500)")
+    demo.add_argument("--keep", action="store_true", help="keep the embedded AWS up after the summary, until Ctrl-C")
+    # --- end demo ---
     return parser
 
 
@@ -254,7 +260,14 @@ def _check_config(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(args.out)
+    return run_demo(args.out, scenario=args.scenario, size=args.size, keep=args.keep)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
 
 
 def _load(path: Path) -> Any:
