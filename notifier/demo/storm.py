@@ -52,7 +52,7 @@ def run_storm(session: Session, size: int) -> tuple[bool, list[dict[str, Any]]]:
     for digest in flushed:
         n.say(f"digest → {digest['destination']:20} {digest['items']} item(s): {digest['action']}")
     if any(digest["action"] == "dry-run" for digest in flushed):
-        n.say("(a dry_run destination's digest is not rehearsed: no umbrella-ticket request reaches the outbox)")
+        n.say("dry-run destinations rehearsed their digest: the umbrella tickets' requests are in the outbox")
     narrate_outcomes(session, detail=False)
     held = sum(1 for entry in storm.entries if "digested" in entry.actions.values())
     n.say(f"{held} notifications → 1 digest per destination")

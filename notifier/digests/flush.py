@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import DeliveryError, NotifierError
+from ..state.shared import utc_text
 from .message import Digest
 
 if TYPE_CHECKING:
@@ -65,13 +66,50 @@ def _send(pipeline: Pipeline, digest: Digest) -> str:
         log.warning("digest of %d item(s) dropped: destination %r is no longer configured", len(digest.items),
                     digest.destination)  # fmt: skip
         return "dropped"
-    if spec.dry_run:
-        return "dry-run"
     destination = pipeline._destination(spec)
     send_digest = getattr(destination, "send_digest", None)
     if send_digest is None:  # hold.holds_for holds only for DIGEST_TYPES: the config changed meanwhile
         raise DeliveryError(spec.name, f"a {spec.type} destination cannot take a digest", retryable=False)
+    if spec.dry_run:
+        _rehearse(pipeline, digest, send_digest)
+        return "dry-run"
     ticket = send_digest(digest)
     if ticket:
         log.info("digest of %d item(s) to %s: umbrella ticket %s", len(digest.items), spec.name, ticket)
     return "sent"
+
+
+def _rehearse(pipeline: Pipeline, digest: Digest, send_digest: Any) -> None:
+    """A dry_run destination's digest: its own code runs against the recording stand-ins it was built with
+    (destinations/recording.py), and the requests it would have made — the umbrella ticket's search and
+    create, the signed webhook, the email — are reported like a single change's (notifier/dry_run.py)."""
+    from ..destinations.recording import recording
+
+    error: str | None = None
+    with recording() as requests_made:
+        try:
+            ticket = send_digest(digest)
+        except NotifierError as exc:  # a rehearsal is reported, never retried
+            ticket, error = None, str(exc)
+    spec = pipeline.specs[digest.destination]
+    record: dict[str, Any] = {
+        "dry_run": True,
+        "recorded_at": utc_text(pipeline.clock()),
+        "destination": spec.name,
+        "type": spec.type,
+        "digest": {
+            "route": digest.route,
+            "reason": digest.reason,
+            "group": dict(digest.group),
+            "items": len(digest.items),
+            "window_end": digest.batch.window_end,
+        },
+        "action": "digest",
+        "state_updated": False,
+        "requests": requests_made,
+    }
+    if ticket:
+        record["ticket"] = ticket
+    if error:
+        record["error"] = error
+    pipeline.dry_run.report(record)

@@ -186,6 +186,10 @@ def test_a_rule_deployment_storm_becomes_one_digest_per_destination(tmp_path: Pa
     for name in ("security-email", "siem-webhook", "audit-log"):
         assert destinations[name]["digest:sent"] == "1", name
     assert count(output, "digest flushes") == 1
+    outbox = json_lines(tmp_path / "dry-run-requests.jsonl")
+    umbrellas = {r["destination"]: r for r in outbox if r["action"] == "digest"}
+    assert set(umbrellas) == {"security-jira", "security-servicenow"}  # each rehearsed its umbrella ticket
+    assert all(r["digest"]["items"] == 40 and r["requests"][-1]["method"] == "POST" for r in umbrellas.values())
 
 
 def test_keep_leaves_the_embedded_aws_up_until_sigint(tmp_path: Path) -> None:

@@ -210,3 +210,43 @@ def test_a_first_evaluation_storm_to_jira_follows_baseline_tickets(
     else:
         assert actions == {("sent", "open")}
     assert fake.violations == [], "\n".join(fake.violations)
+
+
+DRY_RUN_CONFIG = """
+destinations:
+  sec-jira: {{type: jira, flavor: cloud, url: "https://example.atlassian.net", email: bot@example.com,
+             token: "env:JIRA_TOKEN", project: SEC, dry_run: true}}
+  outbox: {{type: file, path: {outbox}}}
+routes:
+  - name: iam
+    match: {{rule: {rule}}}
+    destinations: [sec-jira]
+dry_run_outbox: outbox
+"""
+
+
+def test_a_dry_run_ticket_destination_rehearses_its_umbrella_ticket(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The storm's digest to a dry_run Jira: the umbrella ticket's search and create are recorded in the
+    outbox, exactly as built (ADF included), and nothing is sent (the URL does not even resolve)."""
+    monkeypatch.setenv("JIRA_TOKEN", TOKEN)
+    outbox = tmp_path / "outbox.jsonl"
+    text = DRY_RUN_CONFIG.format(outbox=outbox, rule=RULE)
+    pipeline = build_pipeline(parse_config(text, "routes.yml", tmp_path), state=MemoryState())
+    pipeline.clock = lambda: T0
+    assert {pipeline.process(first_violation(n)).deliveries[0].action for n in range(25)} == {"digested"}
+
+    [flushed] = flush_due(pipeline, T0 + timedelta(minutes=6))
+
+    assert (flushed.destination, flushed.items, flushed.action) == ("sec-jira", 25, "dry-run")
+    [record] = [json.loads(line) for line in outbox.read_text().splitlines()]
+    assert record["action"] == "digest" and record["digest"]["items"] == 25
+    assert [(r["method"], r["url"]) for r in record["requests"]] == [
+        ("POST", "https://example.atlassian.net/rest/api/3/search/jql"),
+        ("POST", "https://example.atlassian.net/rest/api/3/issue"),
+    ]
+    fields = record["requests"][1]["body"]["fields"]
+    assert "25 first evaluations" in fields["summary"] and fields["labels"][0].startswith("cn-digest-")
+    assert adf_problems("description", fields["description"]) == []
+    assert TOKEN not in outbox.read_text()
