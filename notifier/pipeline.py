@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from .delivery import Delivery, DeliveryContext, deliver, preview
 from .destinations.base import Destination, DestinationSpec, Outgoing
-from .destinations.file import FileDestination
 from .digests.rate_limit import RateLimits
 from .dry_run import DryRun
 from .envelopes import InboundMessage
@@ -31,6 +30,7 @@ from .errors import NotifierError
 from .message_types import COMPLIANCE_MESSAGE_TYPE
 from .notification import ComplianceNotification, Invalid, Skipped, parse
 from .outcome import Outcome, Status, message_type_of
+from .remediation.breaker_alerts import BreakerAlerts
 from .routing.silences import Silence, active_silence
 from .routing.tree import RouteHit, RouteTree
 from .state.base import (
@@ -43,7 +43,6 @@ from .state.base import (
     judge,
     ordering_key,
 )
-from .state.event_log import EventLog
 from .transition import Transition, TransitionKind, transition
 
 if TYPE_CHECKING:
@@ -87,8 +86,7 @@ class Pipeline:
         self._connect = connect
         self._connected: dict[str, Destination] = {}
         self._connect_lock = threading.Lock()  # batch threads share the pipeline: connect each destination once
-        self._breaker_alert_lock = threading.Lock()  # check-then-record of the once-per-window breaker alert
-        self._alert_log = EventLog()  # breaker alerts' once-per-window memory when there is no state store
+        self._breaker_alerts = BreakerAlerts(self.specs, self._deliver)  # remediation/breaker_alerts.py
         self._stateless_previews: dict[tuple[tuple[str, ...], TransitionKind], tuple[Delivery, ...]] = {}
         self.rate_limits = RateLimits(self.specs)  # per-destination rate_limit (digests/rate_limit.py)
 
@@ -206,7 +204,7 @@ class Pipeline:
             else:  # each destination has its own claim and ticket: independent, so at once (map keeps the order)
                 sent = delivery_pool.map(lambda name: self._deliver(self.specs[name], outgoing, context), names)
                 deliveries = tuple(sent)
-            deliveries += self._breaker_alerts(deliveries, outgoing, context)
+            deliveries += self._breaker_alerts(deliveries, outgoing, context, state=self.state, dry_run=self.dry_run)
             if self.rate_limits.active:  # rate limits: count what was actually sent
                 self.rate_limits.record(deliveries, self.state, context.now)
         elif self.state is None:
@@ -244,33 +242,6 @@ class Pipeline:
             reason = f"unexpected {type(exc).__name__} in the {spec.type} channel"
             return Delivery(spec.name, spec.type, "failed", reason, retryable=True)
 
-    def _breaker_alerts(
-        self, deliveries: tuple[Delivery, ...], outgoing: Outgoing, context: DeliveryContext
-    ) -> tuple[Delivery, ...]:
-        """A tripped remediation breaker is news: tell its `breaker.notify` destinations, once per window."""
-        alerts: list[Delivery] = []
-        for tripped in (d for d in deliveries if d.action == "blocked:circuit-breaker"):
-            from .remediation.guard import GuardSettings
-
-            settings = GuardSettings.from_spec(self.specs[tripped.destination])
-            bucket = f"breaker-alert:{tripped.destination}"
-            counts = self.state if self.state is not None else self._alert_log
-            window_start = context.now - settings.breaker_window
-            with self._breaker_alert_lock:  # notifications tripping it at once must not each see "no alert yet"
-                if not settings.breaker_notify or counts.count_events(bucket, since=window_start):
-                    continue
-                counts.record_event(bucket, at=context.now)
-            alert = outgoing._replace(routes=(f"circuit-breaker:{tripped.destination}",))
-            for name in settings.breaker_notify:
-                # No claim: the alert is not the change itself, and the window already makes it once. Its
-                # failure is logged but does not make the message retried: the alert has had its one chance.
-                quiet = DeliveryContext(None, None, context.now, dry_run=self.dry_run)
-                sent = self._deliver(self.specs[name], alert, quiet)
-                alerts.append(
-                    sent._replace(action="breaker-alert" if sent.action != "failed" else "breaker-alert-failed")
-                )
-        return tuple(alerts)
-
     def _record_history(self, outcome: Outcome, observation: Observation) -> None:
         """The history entry of a notification whose entry did not go with its record: what was delivered
         (or, STALE or REPEAT, not) is known only now."""
@@ -292,30 +263,13 @@ class Pipeline:
         )  # fmt: skip
 
     def _dead_letter(self, message: InboundMessage, error: str, *, send: bool) -> tuple[Delivery, ...]:
-        """Keep an invalid message with its reason, so someone can look at it; it is never retried for routing."""
+        """Keep an invalid message with its reason (notifier/invalid_messages.py)."""
+        from .invalid_messages import invalid_record, keep
+
         spec = self.specs[str(self.invalid_messages)]
         if not send:
             return (Delivery(spec.name, spec.type, "send"),)
-        record = {
-            "received_at": self.clock().isoformat(timespec="milliseconds"),
-            "status": "invalid",
-            "error": error,
-            "source": message.source,
-            "location": message.location,
-            "message_id": message.message_id,
-            "record_id": message.record_id,
-            "message": message.body,
-        }
-        if message.body is None and message.raw is not None:
-            record["raw"] = message.raw  # an unreadable envelope: what arrived, for someone to look at
-        try:
-            destination = self._destination(spec)
-            if not isinstance(destination, FileDestination):  # check-config refuses this; be safe anyway
-                raise NotifierError(f"destination {spec.name!r} cannot hold invalid messages: it is not a file")
-            destination.append(record)
-        except NotifierError as exc:
-            return (Delivery(spec.name, spec.type, "failed", str(exc), retryable=True),)
-        return (Delivery(spec.name, spec.type, "sent"),)
+        return (keep(spec, self._destination, invalid_record(message, error, at=self.clock())),)
 
     def _destination(self, spec: DestinationSpec) -> Destination:
         destination = self._connected.get(spec.name)
