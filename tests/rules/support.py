@@ -199,3 +199,23 @@ def load_history(stand_in: ConfigStandIn) -> None:
         answer = json.loads(path.read_text())
         item = answer["configurationItems"][0]
         stand_in.history[(item["resourceType"], item["resourceId"])] = answer
+
+
+@contextmanager
+def rule_world(monkeypatch: Any) -> Iterator[World]:
+    """`aws_world`, with every rule Lambda's default clients pointed at it."""
+    from notifier.rules import evaluator
+
+    with aws_world() as created:
+        monkeypatch.setattr(evaluator, "default_clients", lambda: created.clients)
+        yield created
+
+
+def last_verdict(
+    world: World, handler: Any, rule_name: str, loaded: dict[str, Any], parameters: dict[str, str] | None = None
+) -> tuple[str, str]:
+    """Run the rule's Lambda handler on an invoking event; the one verdict it sent to Config (PutEvaluations,
+    read at the botocore layer) as (compliance, annotation)."""
+    handler({**loaded, "configRuleName": rule_name, "ruleParameters": json.dumps(parameters or {})}, None)
+    (entry,) = world.config.put_calls[-1]["Evaluations"]
+    return entry["ComplianceType"], entry.get("Annotation", "")

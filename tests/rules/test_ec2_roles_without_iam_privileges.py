@@ -10,12 +10,11 @@ from urllib.parse import quote
 
 import pytest
 
-from notifier.rules import evaluator as evaluator_module
 from notifier.rules.ec2_roles_without_iam_privileges import RULE, lambda_handler
 from notifier.rules.policy_analysis import PolicyDocumentError
 from notifier.rules.policy_trust import EC2_PRINCIPALS, who_can_assume
 
-from .support import World, aws_world, edit_item, event
+from .support import World, edit_item, event, last_verdict, rule_world
 from .test_policy_analysis import AMAZON_EC2_FULL_ACCESS, POWER_USER_ACCESS, allow, policy
 
 EC2_TRUST = policy({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"})
@@ -27,17 +26,12 @@ NETOPS_ROLE = "ConfigurationItemChangeNotification__26"  # an EC2 role with no i
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    with aws_world() as created:
-        monkeypatch.setattr(evaluator_module, "default_clients", lambda: created.clients)
+    with rule_world(monkeypatch) as created:
         yield created
 
 
 def judged(world: World, loaded: dict[str, Any], parameters: dict[str, str] | None = None) -> tuple[str, str]:
-    """The one verdict the rule's Lambda handler sent to Config (PutEvaluations, at the botocore layer)."""
-    loaded = {**loaded, "configRuleName": RULE.name, "ruleParameters": json.dumps(parameters or {})}
-    lambda_handler(loaded, None)
-    (entry,) = world.config.put_calls[-1]["Evaluations"]
-    return entry["ComplianceType"], entry.get("Annotation", "")
+    return last_verdict(world, lambda_handler, RULE.name, loaded, parameters)
 
 
 def encoded(document: dict[str, Any]) -> str:

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from notifier.rules import evaluator as evaluator_module
 from notifier.rules.no_create_user_or_role import RULE, lambda_handler
 
-from .support import World, aws_world, edit_item, event
+from .support import World, edit_item, event, last_verdict, rule_world
 from .test_ec2_roles_without_iam_privileges import EC2_TRUST, create_role, encoded
 from .test_policy_analysis import IAM_FULL_ACCESS, IAM_READ_ONLY_ACCESS, allow, deny, policy
 
@@ -22,17 +21,12 @@ CI_DEPLOYER_ID = "AIDAC3NOLWR2PXSD3WY2P"
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    with aws_world() as created:
-        monkeypatch.setattr(evaluator_module, "default_clients", lambda: created.clients)
+    with rule_world(monkeypatch) as created:
         yield created
 
 
 def judged(world: World, loaded: dict[str, Any], parameters: dict[str, str] | None = None) -> tuple[str, str]:
-    """The one verdict the rule's Lambda handler sent to Config (PutEvaluations, at the botocore layer)."""
-    loaded = {**loaded, "configRuleName": RULE.name, "ruleParameters": json.dumps(parameters or {})}
-    lambda_handler(loaded, None)
-    (entry,) = world.config.put_calls[-1]["Evaluations"]
-    return entry["ComplianceType"], entry.get("Annotation", "")
+    return last_verdict(world, lambda_handler, RULE.name, loaded, parameters)
 
 
 NOT_ALLOWED = "neither iam:CreateUser nor iam:CreateRole is allowed"
