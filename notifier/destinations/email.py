@@ -14,6 +14,7 @@ import logging
 import re
 import smtplib
 import ssl
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -99,7 +100,7 @@ def build_email_message(spec: DestinationSpec, rendered: RenderedMessage, outgoi
     return message
 
 
-class _EmailBase:
+class _EmailBase(ABC):
     def __init__(self, spec: DestinationSpec, renderer: Renderer) -> None:
         self.spec = spec
         self.renderer = renderer
@@ -114,8 +115,9 @@ class _EmailBase:
         self.send_message(digest_email(digest, self.sender, self.to, self.cc))
         return None
 
+    @abstractmethod
     def send_message(self, message: EmailMessage) -> None:
-        raise NotImplementedError  # SES and SMTP each send their own way
+        """Send a built message (a notification's or a digest's): SES and SMTP each their own way."""
 
     def _message(self, outgoing: Outgoing) -> EmailMessage:
         try:

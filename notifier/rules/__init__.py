@@ -11,9 +11,18 @@ Nothing here imports the delivery side (jinja2, requests, yaml, jsonschema, powe
 import time: a rule Lambda's cold start stays small. A test checks it.
 """
 
-from .base import ANNOTATION_LIMIT, AwsClients, ConfigRule, Evaluation, Invocation, Verdict, fit_annotation
+from .base import (
+    ANNOTATION_LIMIT,
+    AwsClients,
+    ConfigRule,
+    Evaluation,
+    Invocation,
+    RuleEventError,
+    Verdict,
+    fit_annotation,
+)
 from .config_items import ConfigurationItem, MalformedConfigurationItem
-from .evaluator import EvaluationsRejected, RuleEventError, lambda_handler_for, run_rule
+from .evaluator import EvaluationsRejected, lambda_handler_for, run_rule
 from .parameters import RuleParameterError, RuleParameters
 
 __all__ = [

@@ -102,6 +102,10 @@ class Evaluation:
 P = TypeVar("P")
 
 
+class RuleEventError(ValueError):
+    """The Lambda event is not a Config rule invocation this rule can take (notifier.rules.evaluator)."""
+
+
 class ConfigRule(ABC, Generic[P]):
     """Subclasses set `name` and `resource_types`, and implement the methods they use.
 
@@ -123,10 +127,13 @@ class ConfigRule(ABC, Generic[P]):
     def evaluate_change(
         self, configuration_item: ConfigurationItem, parameters: P, clients: AwsClients
     ) -> Verdict | Iterable[Evaluation]:
-        raise NotImplementedError(f"{self.name} has no configuration change trigger")
+        """Override for a rule Config triggers on configuration changes. The default refuses: a rule deployed
+        with a trigger it does not have is a deployment mistake, which must fail loudly, naming the rule."""
+        raise RuleEventError(f"{self.name} is not triggered by configuration changes; check its SourceDetails")
 
     def evaluate_periodic(self, parameters: P, clients: AwsClients, invocation: Invocation) -> Iterable[Evaluation]:
-        raise NotImplementedError(f"{self.name} has no periodic trigger")
+        """Override for a rule Config runs on a schedule; the default refuses, as `evaluate_change` does."""
+        raise RuleEventError(f"{self.name} is not triggered periodically; check its SourceDetails")
 
 
 ClientFactory = Callable[[str], Any]

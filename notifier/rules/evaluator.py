@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ..transition import Compliance
-from .base import AwsClients, ConfigRule, Evaluation, Invocation, Verdict
+from .base import AwsClients, ConfigRule, Evaluation, Invocation, RuleEventError, Verdict
 from .config_items import ConfigurationItem, parse_time
 from .parameters import RuleParameterError, RuleParameters
 
@@ -50,10 +50,6 @@ TEST_MODE_TOKEN = "TESTMODE"
 
 P = TypeVar("P")
 LogLine = Callable[[dict[str, Any]], None]
-
-
-class RuleEventError(ValueError):
-    """The Lambda event is not a Config rule invocation this evaluator can read."""
 
 
 class EvaluationsRejected(RuntimeError):

@@ -341,3 +341,26 @@ def test_clients_are_made_once_per_service_on_first_use() -> None:
     assert made == []
     assert clients.iam is clients.iam and clients.config is clients.client("config")
     assert made == ["iam", "config"]
+
+
+class TriggerlessRule(ConfigRule[Settings]):
+    """Leaves evaluate_change and evaluate_periodic to the base, as a rule with neither trigger would."""
+
+    name = "triggerless"
+    resource_types = frozenset({"AWS::IAM::User"})
+
+    def parse_parameters(self, parameters: RuleParameters) -> Settings:
+        return Settings(Compliance.COMPLIANT, 1)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "words"),
+    [
+        ("ConfigurationItemChangeNotification__11", "is not triggered by configuration changes"),
+        ("ScheduledNotification__10", "is not triggered periodically"),
+    ],
+)
+def test_a_trigger_the_rule_does_not_have_fails_naming_the_rule(world: World, fixture: str, words: str) -> None:
+    with pytest.raises(RuleEventError, match=f"triggerless {words}"):
+        run_rule(TriggerlessRule(), event(fixture), world.clients, log=quiet)
+    assert world.config.put_calls == []  # nothing is put: Config keeps its last verdicts
