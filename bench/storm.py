@@ -265,22 +265,16 @@ class MovableClock:
 @contextmanager
 def _aws() -> Iterator[None]:
     """moto for SES and DynamoDB, with fake credentials so that nothing can reach a real account."""
+    from unittest.mock import patch
+
     from moto import mock_aws
 
     fake = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    saved = {name: os.environ.get(name) for name in [*fake, "AWS_SESSION_TOKEN", "AWS_PROFILE"]}
-    os.environ.update(fake)
-    os.environ.pop("AWS_SESSION_TOKEN", None)
-    os.environ.pop("AWS_PROFILE", None)
-    try:
+    with patch.dict(os.environ, fake):  # the environment is restored as it was afterwards
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.pop("AWS_PROFILE", None)
         with mock_aws():
             yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @contextmanager

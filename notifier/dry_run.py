@@ -22,11 +22,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .destinations.base import DestinationSpec, Outgoing
 from .destinations.file import FileDestination
 from .errors import DeliveryError, NotifierError
+
+if TYPE_CHECKING:
+    from .digests.message import Digest
 
 UPDATES_STATE_VARIABLE = "NOTIFIER_DRY_RUN_UPDATES_STATE"
 _TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off", ""})
@@ -82,23 +85,50 @@ def dry_run_record(
     at: datetime,
 ) -> dict[str, Any]:
     n, t = outgoing.notification, outgoing.transition
+    change = {
+        "account": n.account,
+        "region": n.region,
+        "rule": n.rule,
+        "resource_type": n.resource_type,
+        "resource_id": n.resource_id,
+        "from": t.old.value,
+        "to": t.new.value,
+        "transition": t.kind.value,
+    }
+    subject = {"change": change, "routes": list(outgoing.routes), "message_id": outgoing.message_id}
+    return _record(spec, subject, action=action, ticket=ticket, requests=requests, error=error,
+                   state_updated=state_updated, at=at)  # fmt: skip
+
+
+def digest_dry_run_record(
+    spec: DestinationSpec, digest: Digest, *, ticket: str | None, requests: list[dict[str, Any]], error: str | None,
+    at: datetime,
+) -> dict[str, Any]:  # fmt: skip
+    """A dry-run destination's digest (notifier/digests/flush.py): `digest` in place of `change`. A digest
+    changes no state, rehearsed or not: its window is closed as if it had been sent."""
+    subject = {
+        "digest": {
+            "route": digest.route,
+            "reason": digest.reason,
+            "group": dict(digest.group),
+            "items": len(digest.items),
+            "window_end": digest.batch.window_end,
+        }
+    }
+    return _record(spec, subject, action="digest", ticket=ticket, requests=requests, error=error,
+                   state_updated=False, at=at)  # fmt: skip
+
+
+def _record(
+    spec: DestinationSpec, subject: Mapping[str, Any], *, action: str, ticket: str | None,
+    requests: list[dict[str, Any]], error: str | None, state_updated: bool, at: datetime,
+) -> dict[str, Any]:  # fmt: skip
     record: dict[str, Any] = {
         "dry_run": True,
         "recorded_at": at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "destination": spec.name,
         "type": spec.type,
-        "change": {
-            "account": n.account,
-            "region": n.region,
-            "rule": n.rule,
-            "resource_type": n.resource_type,
-            "resource_id": n.resource_id,
-            "from": t.old.value,
-            "to": t.new.value,
-            "transition": t.kind.value,
-        },
-        "routes": list(outgoing.routes),
-        "message_id": outgoing.message_id,
+        **subject,
         "action": action,
         "state_updated": state_updated,
         "requests": requests,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +104,14 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture(scope="module")
+def mocked_dynamodb() -> Iterator[Any]:
+    """moto in-process for the whole module, and one DynamoDB client: building a boto3 client costs ~0.1 s."""
+    from moto import mock_aws
+
+    from tests.state_support import dynamodb_client
+
+    with mock_aws():
+        yield dynamodb_client()

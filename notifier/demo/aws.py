@@ -32,37 +32,20 @@ SENDER = "config-alerts@example.com"
 # message types never reach the queue.
 FILTER_POLICY = {"messageType": ["ComplianceChangeNotification"]}
 
-_AWS_VARIABLES = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-    "AWS_PROFILE",
-    "AWS_ENDPOINT_URL",
-    "MOTO_IAM_LOAD_MANAGED_POLICIES",
-)
-
-
 @contextmanager
 def demo_environment(extra: Mapping[str, str]) -> Iterator[None]:
-    """Dummy credentials (and the demo's secrets) for this process while the demo runs; restored after."""
-    names = {*_AWS_VARIABLES, *extra}
-    saved = {name: os.environ.get(name) for name in names}
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "MOTO_IAM_LOAD_MANAGED_POLICIES"):
-        os.environ.pop(name, None)
-    os.environ.update(
-        {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
-         "AWS_REGION": REGION, **extra}
-    )  # fmt: skip
-    try:
+    """Dummy credentials (and the demo's secrets) for this process while the demo runs; the environment
+    is restored as it was afterwards, whatever the demo set (patch.dict keeps a copy of all of it)."""
+    from unittest.mock import patch
+
+    with patch.dict(os.environ):
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "MOTO_IAM_LOAD_MANAGED_POLICIES"):
+            os.environ.pop(name, None)
+        os.environ.update(
+            {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
+             "AWS_REGION": REGION, **extra}
+        )  # fmt: skip
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class EmbeddedAws:

@@ -112,29 +112,18 @@ class JiraDestination:
 
     def open(self, outgoing: Outgoing, label: str) -> TicketRef:
         extra = self.template_variables(label=label)
-        fields: dict[str, Any] = {
-            **self.settings.custom_fields,
-            "project": {"key": self.settings.project},
-            "issuetype": {"name": self.settings.issue_type},
-            "summary": self._render(lambda: self.content.summary(outgoing, extra)),
-            "description": self._render(lambda: self.content.description(outgoing, extra)),
-            "labels": list(dict.fromkeys((label, *self.settings.labels))),
-        }
-        if self.settings.components:
-            fields["components"] = [{"name": name} for name in self.settings.components]
+        summary = self._render(lambda: self.content.summary(outgoing, extra))
+        fields = self._new_issue_fields(summary, self._render(lambda: self.content.description(outgoing, extra)), label)
         priority = self.settings.priority_for(outgoing.transition.kind.value)
         if priority is not None:
             fields["priority"] = priority
         if self.settings.assignee:
             user_field = "accountId" if self.settings.cloud else "name"  # Cloud has no user names any more
             fields["assignee"] = {user_field: self.settings.assignee}
-        created = self.http.request("POST", f"{self.api}/issue", json_body={"fields": fields}) or {}
-        key, issue_id = created.get("key"), created.get("id")
-        if not key or not issue_id:
-            raise DeliveryError(self.spec.name, f"POST {self.api}/issue answered without an issue key", retryable=False)
+        key, issue_id = self._create_issue(fields, with_id=True)
         log.info("jira %s: opened %s for %s", self.spec.name, key, label)
         return TicketRef(
-            SYSTEM, str(key), str(issue_id), TicketStatus.OPEN, url=self.browse_url(str(key)), updated_at=self._now()
+            SYSTEM, key, str(issue_id), TicketStatus.OPEN, url=self.browse_url(key), updated_at=self._now()
         )
 
     def send_digest(self, digest: Digest) -> str | None:
@@ -150,21 +139,31 @@ class JiraDestination:
             return existing.key
         cloud = self.settings.cloud
         description = fit_adf(adf_digest(digest), MAX_TEXT_UNITS) if cloud else wiki_digest(digest, MAX_TEXT_UNITS)
+        key, _ = self._create_issue(self._new_issue_fields(ticket_summary(digest), description, label))
+        log.info("jira %s: opened umbrella %s for %d resource(s)", self.spec.name, key, len(digest.items))
+        return key
+
+    def _new_issue_fields(self, summary: str, description: JiraText, label: str) -> dict[str, Any]:
+        """What every issue we open carries: the configured fields, the label that finds it again, the text."""
         fields: dict[str, Any] = {
             **self.settings.custom_fields,
             "project": {"key": self.settings.project},
             "issuetype": {"name": self.settings.issue_type},
-            "summary": ticket_summary(digest),
+            "summary": summary,
             "description": description,
             "labels": list(dict.fromkeys((label, *self.settings.labels))),
         }
         if self.settings.components:
             fields["components"] = [{"name": name} for name in self.settings.components]
+        return fields
+
+    def _create_issue(self, fields: dict[str, Any], *, with_id: bool = False) -> tuple[str, str | None]:
+        """POST the issue; its key and id (the id required only `with_id`: a ticket we follow needs it)."""
         created = self.http.request("POST", f"{self.api}/issue", json_body={"fields": fields}) or {}
-        if not created.get("key"):
+        key, issue_id = created.get("key"), created.get("id")
+        if not key or (with_id and not issue_id):
             raise DeliveryError(self.spec.name, f"POST {self.api}/issue answered without an issue key", retryable=False)
-        log.info("jira %s: opened umbrella %s for %d resource(s)", self.spec.name, created["key"], len(digest.items))
-        return str(created["key"])
+        return str(key), str(issue_id) if issue_id else None
 
     def comment(self, ticket: TicketRef, outgoing: Outgoing) -> TicketRef:
         state = self.issue_state(ticket)

@@ -122,14 +122,7 @@ class ServiceNowDestination:
         if existing is not None:
             log.info("servicenow %s: %s is already open for %s", self.spec.name, existing.key, label)
             return existing
-        answer = self.channel.request(
-            "POST",
-            self._collection,
-            json_body=self._new_incident(outgoing, label),
-            params={"sysparm_fields": READ_FIELDS, "sysparm_exclude_reference_link": "true"},
-        )
-        record = self._record(answer, "POST")
-        ticket = self._ref(record, TicketStatus.OPEN, at=_now())
+        ticket = self._create(self._new_incident(outgoing, label))
         log.info("servicenow %s: opened %s for %s", self.spec.name, ticket.key, label)
         return ticket
 
@@ -141,23 +134,7 @@ class ServiceNowDestination:
         existing = self.find_open(label)
         if existing is not None:
             return existing.key
-        s = self.settings
-        optional = {"caller_id": s.caller, "assignment_group": s.assignment_group, "category": s.category,
-                    "subcategory": s.subcategory}  # fmt: skip
-        incident = {
-            "short_description": one_line(ticket_summary(digest)),
-            "description": long_text(digest.text()),
-            "correlation_id": label,
-            "correlation_display": CORRELATION_DISPLAY,
-            **{field: value for field, value in optional.items() if value is not None},
-        }
-        answer = self.channel.request(
-            "POST",
-            self._collection,
-            json_body=incident,
-            params={"sysparm_fields": READ_FIELDS, "sysparm_exclude_reference_link": "true"},
-        )
-        ticket = self._ref(self._record(answer, "POST"), TicketStatus.OPEN, at=_now())
+        ticket = self._create(self._incident(ticket_summary(digest), digest.text(), label))
         log.info("servicenow %s: opened umbrella %s for %d resource(s)", self.spec.name, ticket.key, len(digest.items))
         return ticket.key
 
@@ -214,22 +191,41 @@ class ServiceNowDestination:
         return self._record(answer, "GET")
 
     def _new_incident(self, outgoing: Outgoing, label: str) -> dict[str, str]:
-        s, kind = self.settings, outgoing.transition.kind
+        short = self._render("short_description.txt.j2", outgoing, "open", None)
+        description = self._render("description.txt.j2", outgoing, "open", None, label=label)
+        kind = outgoing.transition.kind
+        return self._incident(short, description, label, impact=self.settings.impact.get(kind),
+                              urgency=self.settings.urgency.get(kind))  # fmt: skip
+
+    def _incident(
+        self, short: str, description: str, label: str, *, impact: str | None = None, urgency: str | None = None
+    ) -> dict[str, str]:
+        """What every incident we open carries: the texts, the correlation that finds it again, the settings."""
+        s = self.settings
         optional = {
             "caller_id": s.caller,
             "assignment_group": s.assignment_group,
             "category": s.category,
             "subcategory": s.subcategory,
-            "impact": s.impact.get(kind),
-            "urgency": s.urgency.get(kind),
+            "impact": impact,
+            "urgency": urgency,
         }
         return {
-            "short_description": one_line(self._render("short_description.txt.j2", outgoing, "open", None)),
-            "description": long_text(self._render("description.txt.j2", outgoing, "open", None, label=label)),
+            "short_description": one_line(short),
+            "description": long_text(description),
             "correlation_id": label,
             "correlation_display": CORRELATION_DISPLAY,
             **{field: value for field, value in optional.items() if value is not None},
         }
+
+    def _create(self, incident: dict[str, str]) -> TicketRef:
+        answer = self.channel.request(
+            "POST",
+            self._collection,
+            json_body=incident,
+            params={"sysparm_fields": READ_FIELDS, "sysparm_exclude_reference_link": "true"},
+        )
+        return self._ref(self._record(answer, "POST"), TicketStatus.OPEN, at=_now())
 
     def _resolution(self, outgoing: Outgoing, action: str) -> dict[str, str]:
         # The configured close_notes stand for a fix; a retired resource was not fixed, so say that instead.

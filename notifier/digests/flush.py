@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import DeliveryError, NotifierError
-from ..state.shared import utc_text
 from .message import Digest
 
 if TYPE_CHECKING:
@@ -84,6 +83,7 @@ def _rehearse(pipeline: Pipeline, digest: Digest, send_digest: Any) -> None:
     (destinations/recording.py), and the requests it would have made — the umbrella ticket's search and
     create, the signed webhook, the email — are reported like a single change's (notifier/dry_run.py)."""
     from ..destinations.recording import recording
+    from ..dry_run import digest_dry_run_record
 
     error: str | None = None
     with recording() as requests_made:
@@ -92,24 +92,6 @@ def _rehearse(pipeline: Pipeline, digest: Digest, send_digest: Any) -> None:
         except NotifierError as exc:  # a rehearsal is reported, never retried
             ticket, error = None, str(exc)
     spec = pipeline.specs[digest.destination]
-    record: dict[str, Any] = {
-        "dry_run": True,
-        "recorded_at": utc_text(pipeline.clock()),
-        "destination": spec.name,
-        "type": spec.type,
-        "digest": {
-            "route": digest.route,
-            "reason": digest.reason,
-            "group": dict(digest.group),
-            "items": len(digest.items),
-            "window_end": digest.batch.window_end,
-        },
-        "action": "digest",
-        "state_updated": False,
-        "requests": requests_made,
-    }
-    if ticket:
-        record["ticket"] = ticket
-    if error:
-        record["error"] = error
+    record = digest_dry_run_record(spec, digest, ticket=ticket, requests=requests_made, error=error,
+                                   at=pipeline.clock())  # fmt: skip
     pipeline.dry_run.report(record)

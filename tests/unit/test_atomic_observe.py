@@ -46,14 +46,6 @@ class Backend:
     writes: Callable[[], int] | None  # SQLite rows / DynamoDB write requests so far; None for memory
 
 
-@pytest.fixture(scope="module")
-def mocked_dynamodb() -> Iterator[Any]:
-    from moto import mock_aws
-
-    with mock_aws():
-        yield dynamodb_client()
-
-
 @pytest.fixture(params=["memory", "sqlite", "dynamodb"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "memory":

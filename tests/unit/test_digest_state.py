@@ -23,14 +23,6 @@ AFTER = T0 + WINDOW + DIGEST_GRACE  # the first instant the T0 window is due
 THREADS = 8
 
 
-@pytest.fixture(scope="module")
-def mocked_dynamodb() -> Iterator[Any]:
-    from moto import mock_aws
-
-    with mock_aws():
-        yield dynamodb_client()
-
-
 @pytest.fixture(params=["memory", "sqlite", "dynamodb"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
     if request.param == "memory":

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,7 +18,7 @@ from notifier.state import DynamoDbState, MemoryState, SqliteState, create_table
 from notifier.state.base import CLAIM_LEASE, HeldItem, Observation, ResourceKey, StateStore, ordering_key
 from notifier.tickets.model import TicketRef, TicketStatus
 from notifier.transition import Compliance
-from tests.state_support import dynamodb_client, history_entry, notification, unique_table
+from tests.state_support import history_entry, notification, unique_table
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 JIRA = TicketRef("jira", "SEC-42", "10042", TicketStatus.OPEN, url="https://example.atlassian.net/browse/SEC-42")
@@ -49,15 +48,6 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         create_table(client, table)
         reader = lambda: DynamoDbState(table, client=client, read_only=True)  # noqa: E731
         yield Backend(DynamoDbState(table, client=client), reader, reader_sees_writes=True)
-
-
-@pytest.fixture(scope="module")
-def mocked_dynamodb() -> Iterator[Any]:
-    """moto in-process for the whole module, and one client: building a boto3 client costs ~0.1 s."""
-    from moto import mock_aws
-
-    with mock_aws():
-        yield dynamodb_client()
 
 
 @pytest.fixture

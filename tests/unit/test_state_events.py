@@ -19,7 +19,7 @@ import pytest
 from notifier.errors import NotifierError
 from notifier.state import DynamoDbState, MemoryState, SqliteState, StateStore, create_table
 from notifier.state.base import EVENT_RETENTION
-from tests.state_support import dynamodb_client, unique_table
+from tests.state_support import unique_table
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 RULE = "remediation:iam-fixer:rule:standardized-iam-policies"
@@ -31,14 +31,6 @@ class Backend:
     name: str
     store: StateStore
     reader: Callable[[], StateStore]  # the same store opened read-only
-
-
-@pytest.fixture(scope="module")
-def mocked_dynamodb() -> Iterator[Any]:
-    from moto import mock_aws
-
-    with mock_aws():
-        yield dynamodb_client()
 
 
 @pytest.fixture(params=["memory", "sqlite", "dynamodb"])
